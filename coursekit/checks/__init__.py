@@ -1,0 +1,68 @@
+"""Public checks: what students run from their notebook to test shapes and simple properties.
+
+Each assignment has a module here (``coursekit.checks.<assignment>``) whose check functions
+take the student's namespace (a dict of their definitions) and raise ``CheckFailed`` with a
+hint a student can act on. They never reveal what the hidden graders compare.
+
+In a notebook::
+
+    from coursekit.checks import pixelrnn as checks
+    checks.check_one_hot(globals())        # one check
+    checks.run_all(globals())              # all of them
+
+From the shell: ``coursekit check NOTEBOOK`` runs them on the notebook's definitions in a
+separate process (the notebook's training and plotting cells are not run).
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+
+class CheckFailed(AssertionError):
+    """A public check that did not pass; the message is the hint."""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    message: str = ""
+
+    def line(self) -> str:
+        mark = "PASS" if self.passed else "FAIL"
+        return f"[{mark}] {self.name}" + (f": {self.message}" if self.message else "")
+
+
+def need(ns: dict, name: str):
+    """The student's definition ``name``, or a failure saying it is missing."""
+    if name not in ns:
+        raise CheckFailed(f"`{name}` is not defined; run the cell that defines it (keep its name as given)")
+    return ns[name]
+
+
+def run_check(fn: Callable[[dict], str | None], ns: dict) -> CheckResult:
+    name = fn.__name__.removeprefix("check_").replace("_", " ")
+    try:
+        msg = fn(ns) or ""
+        return CheckResult(name, True, msg)
+    except CheckFailed as e:
+        return CheckResult(name, False, str(e))
+    except NotImplementedError:
+        return CheckResult(name, False, "not implemented yet (the cell still raises NotImplementedError)")
+    except Exception as e:  # a crash in student code is a failed check with its cause
+        tb = traceback.extract_tb(e.__traceback__)
+        where = f" (line {tb[-1].lineno} of {tb[-1].name})" if tb else ""
+        return CheckResult(name, False, f"raised {type(e).__name__}: {e}{where}")
+
+
+def run_checks(checks: list[Callable], ns: dict, verbose: bool = True) -> list[CheckResult]:
+    results = [run_check(fn, ns) for fn in checks]
+    if verbose:
+        for r in results:
+            print(r.line())
+        n_ok = sum(r.passed for r in results)
+        print(f"{n_ok}/{len(results)} public checks passed")
+    return results

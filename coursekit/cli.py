@@ -1,0 +1,223 @@
+"""``coursekit``: the kit's one command-line tool. Each subcommand is a thin layer over a library function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+# --- data ------------------------------------------------------------------------------
+def _cmd_data_list(args) -> int:
+    from .data.registry import DATASETS
+
+    docs = {
+        "sprites": "the embedded default: 20x20 emoji icons, k-means palette, category labels",
+        "digits": "scikit-learn's 8x8 digits, 17 grey levels, labels 0-9 (tiny, for tests)",
+        "pokemon": "the course's 792 Pokemon sprites (after `coursekit data fetch pokemon`)",
+    }
+    for name in DATASETS:
+        print(f"{name:10s} {docs.get(name, '')}")
+    print("or a path: a .npz written by `coursekit data build`, or a folder with pixel_color.txt + colormap.txt")
+    return 0
+
+
+def _load(args):
+    from .data import load_dataset
+
+    return load_dataset(args.name, root=getattr(args, "root", None))
+
+
+def _cmd_data_info(args) -> int:
+    print(_load(args).describe())
+    return 0
+
+
+def _cmd_data_show(args) -> int:
+    import numpy as np
+
+    from .data.files import check_writable
+    from .plot import save_grid
+
+    ds = _load(args)
+    out = Path(args.output)
+    check_writable(out, args.force)
+    pos = ds.split_indices(args.split)
+    rng = np.random.default_rng(args.seed)
+    pick = np.sort(rng.choice(pos, size=min(args.n, len(pos)), replace=False))
+    save_grid(ds.indices[pick], ds.palette, out, title=f"{ds.name} ({args.split}): {len(pick)} of {len(pos)}")
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_data_fetch(args) -> int:
+    from .data.fetch import FetchError, fetch_pokemon
+
+    try:
+        fetch_pokemon(dest=args.dest, url=args.url, force=args.force, timeout=args.timeout)
+    except FetchError as e:
+        print(f"coursekit data fetch: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_data_build(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .data.build import BuildConfig, build_from_folder
+    from .data.files import check_writable, save_npz, write_course_files
+
+    out = Path(args.output)
+    if args.format == "npz":
+        check_writable(out, args.force)
+    cfg = BuildConfig(size=args.size, colors=args.colors, seed=args.seed)
+    ds = build_from_folder(args.images_dir, cfg, progress=lambda it: tqdm(it, desc="reading images", unit="img"))
+    if args.format == "npz":
+        save_npz(ds, out, meta={"built_with": vars(cfg)}, force=args.force)
+    else:
+        write_course_files(ds, out, force=args.force)
+    print(ds.describe())
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_data_export(args) -> int:
+    from .data.files import write_course_files
+
+    pix, cmap = write_course_files(_load(args), args.output, force=args.force)
+    print(f"wrote {pix} and {cmap}")
+    return 0
+
+
+# --- release / check / demo / env --------------------------------------------------------
+def _cmd_release(args) -> int:
+    from . import release
+
+    if args.check:
+        drift = release.find_drift(args.assignments or None)
+        for name in drift:
+            print(f"assignments/{name}/{name}.ipynb is out of date with solutions/{name}: run `coursekit release --force`")
+        print("student versions up to date" if not drift else f"{len(drift)} student version(s) drifted")
+        return 1 if drift else 0
+    if args.out:
+        release.build_release(args.out, args.assignments or None, force=args.force)
+    else:
+        release.update_assignments(args.assignments or None, force=args.force)
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from .checks.runner import check_notebook
+
+    results = check_notebook(args.notebook, args.assignment, timeout=args.timeout)
+    for r in results:
+        print(r.line())
+    n_ok = sum(r.passed for r in results)
+    print(f"{n_ok}/{len(results)} public checks passed")
+    return 0 if n_ok == len(results) else 1
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(out=args.out)
+
+
+def _cmd_env(args) -> int:
+    from .envinfo import environment_line
+
+    print(environment_line())
+    return 0
+
+
+# --- parser ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="coursekit",
+        description="Assignments, reference solutions and autograder for a course on deep generative models "
+        "(PixelRNN, VAE, GAN) on small palette images.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    d = sub.add_parser("data", help="list, inspect, fetch and build palette-image data sets")
+    dsub = d.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    x = dsub.add_parser("list", help="the data sets the kit knows")
+    x.set_defaults(func=_cmd_data_list)
+    x = dsub.add_parser("info", help="size, palette, classes and split of a data set")
+    x.add_argument("name", help="sprites, digits, pokemon, or a path (.npz or a folder with the course's text files)")
+    x.add_argument("--root", help="folder holding pokemon's pixel_color.txt and colormap.txt")
+    x.set_defaults(func=_cmd_data_info)
+    x = dsub.add_parser("show", help="save a grid picture of a data set's images")
+    x.add_argument("name", help="sprites, digits, pokemon, or a path")
+    x.add_argument("-o", "--output", default="grid.png", help="PNG to write (default: grid.png)")
+    x.add_argument("-n", type=int, default=100, help="how many images (default: 100)")
+    x.add_argument("--split", choices=["train", "test", "all"], default="all", help="which split to draw from")
+    x.add_argument("--seed", type=int, default=0, help="which images are drawn (default: 0)")
+    x.add_argument("--root", help="folder holding pokemon's text files")
+    x.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+    x.set_defaults(func=_cmd_data_show)
+    x = dsub.add_parser("fetch", help="download the course's Pokemon files, check them and store them")
+    x.add_argument("name", choices=["pokemon"], help="the data set to download")
+    x.add_argument("--url", help="base URL holding pixel_color.txt and colormap.txt (default: the course's site)")
+    x.add_argument("--dest", help="folder to store them in (default: data/downloads/pokemon)")
+    x.add_argument("--timeout", type=float, default=30.0, help="seconds per download (default: 30)")
+    x.add_argument("--force", action="store_true", help="download again over an existing copy")
+    x.set_defaults(func=_cmd_data_fetch)
+    x = dsub.add_parser("build", help="quantise a folder of images into a palette data set")
+    x.add_argument("images_dir", help="folder of images; class subfolders (folder/CLASS/img.png) become labels")
+    x.add_argument("--size", type=int, default=20, help="output images are SIZE x SIZE (default: 20)")
+    x.add_argument("--colors", type=int, default=167, help="palette size found by k-means (default: 167, at most 256)")
+    x.add_argument("--seed", type=int, default=0, help="k-means seed (default: 0)")
+    x.add_argument("--format", choices=["npz", "course"], default="npz", help="a .npz file, or the course's two text files in a folder")
+    x.add_argument("-o", "--output", required=True, help="file (npz) or folder (course) to write")
+    x.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+    x.set_defaults(func=_cmd_data_build)
+    x = dsub.add_parser("export", help="write a data set in the course's text format (pixel_color.txt, colormap.txt)")
+    x.add_argument("name", help="sprites, digits, pokemon, or a path")
+    x.add_argument("-o", "--output", required=True, help="folder to write the two files in")
+    x.add_argument("--root", help="folder holding pokemon's text files")
+    x.add_argument("--force", action="store_true", help="overwrite existing files")
+    x.set_defaults(func=_cmd_data_export)
+
+    r = sub.add_parser(
+        "release",
+        help="generate the student notebooks from solutions/ (and, with --out, the folder students receive)",
+        description="Without --out: regenerate assignments/<name>/<name>.ipynb from solutions/<name>/<name>.ipynb. "
+        "With --out DIR: write the whole student release (student notebooks, the coursekit package, data) to DIR "
+        "and audit that it holds no solution and no hidden test.",
+    )
+    r.add_argument("assignments", nargs="*", help="assignment names (default: all)")
+    r.add_argument("--out", help="write the full student release to this folder")
+    r.add_argument("--check", action="store_true", help="only report student versions that drifted from their source; exit 1 if any")
+    r.add_argument("--force", action="store_true", help="replace differing files / an existing --out folder")
+    r.set_defaults(func=_cmd_release)
+
+    c = sub.add_parser("check", help="run an assignment's public checks on a notebook (in a separate process)")
+    c.add_argument("notebook", help="the student's notebook (.ipynb)")
+    c.add_argument("--assignment", help="which assignment's checks (default: from the notebook)")
+    c.add_argument("--timeout", type=float, default=300.0, help="seconds before the notebook's code is stopped (default: 300)")
+    c.set_defaults(func=_cmd_check)
+
+    m = sub.add_parser("demo", help="the main job on the embedded data: build and audit the release, run the public checks of the reference solutions")
+    m.add_argument("--out", help="keep the release in this folder (default: a temporary folder)")
+    m.set_defaults(func=_cmd_demo)
+
+    e = sub.add_parser("env", help="print versions and the compute device")
+    e.set_defaults(func=_cmd_env)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data.errors import DataError
+    from .notebook import NotebookError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, NotebookError, FileExistsError, ValueError) as e:
+        print(f"coursekit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

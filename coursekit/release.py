@@ -1,0 +1,180 @@
+"""The student release: generated from the solution notebooks, proven free of solutions.
+
+Each assignment is written once, as ``solutions/<name>/<name>.ipynb`` with its solutions
+marked in nbgrader's format. From it:
+
+- ``student_notebook`` makes the student version with nbgrader's own preprocessors
+  (solutions replaced by ``raise NotImplementedError()``, hidden tests and outputs cleared,
+  checksums computed);
+- ``update_assignments`` writes those into ``assignments/`` (the committed student
+  versions; ``find_drift`` tells when they no longer match their source);
+- ``build_release`` makes the folder students receive: the student notebooks plus the
+  public parts of the kit (the ``coursekit`` package, ``data/``, set-up files), never
+  ``solutions/``, ``autograder/`` or ``tests/``;
+- ``audit_release`` proves it: no solution marker, no line of any solution region, no
+  hidden test and no hidden folder anywhere in it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from . import paths
+from .notebook import read_notebook
+
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS", "=== BEGIN MARK SCHEME ===")
+PUBLIC_PATHS = ("coursekit", "data", "README.md", "pyproject.toml", "environment.yml", "Makefile", "tools")
+HIDDEN_DIRS = ("solutions", "autograder", "tests")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "downloads", ".ipynb_checkpoints", "*.egg-info")
+
+
+def list_assignments(source: Path | None = None) -> list[str]:
+    """Names of the assignments: folders of ``solutions/`` holding ``<name>.ipynb``."""
+    source = source or paths.solutions_dir()
+    if not source.is_dir():
+        return []
+    return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+def _resolve(names: list[str] | None) -> list[str]:
+    known = list_assignments()
+    if not names:
+        return known
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown assignment(s) {unknown}; the kit has {known or 'none'} under {paths.solutions_dir()}")
+    return list(names)
+
+
+def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The student version of a solution notebook (a new object; ``nb`` is left alone)."""
+    from nbgrader.preprocessors import (
+        ClearHiddenTests,
+        ClearMarkScheme,
+        ClearOutput,
+        ClearSolutions,
+        ComputeChecksums,
+        LockCells,
+    )
+
+    nb = nbformat.reads(nbformat.writes(nb), as_version=4)  # a deep copy
+    resources: dict = {}
+    for pre in (ClearSolutions(), ClearHiddenTests(), ClearMarkScheme(), ClearOutput(), LockCells(), ComputeChecksums()):
+        nb, resources = pre.preprocess(nb, resources)
+    return nb
+
+
+def solution_lines(nb: nbformat.NotebookNode, min_len: int = 12) -> set[str]:
+    """The distinctive lines inside the notebook's solution and hidden-test regions."""
+    found: set[str] = set()
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            s = line.strip()
+            if s.startswith(("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")):
+                inside = True
+            elif s.startswith(("### END SOLUTION", "### END HIDDEN TESTS")):
+                inside = False
+            elif inside and len(s) >= min_len and not s.startswith("#"):
+                found.add(s)
+    return found
+
+
+def _generated(name: str) -> str:
+    src = paths.solutions_dir() / name / f"{name}.ipynb"
+    return nbformat.writes(student_notebook(read_notebook(src))) + "\n"
+
+
+def find_drift(names: list[str] | None = None) -> list[str]:
+    """Assignments whose committed student notebook differs from the one generated now."""
+    drift = []
+    for name in _resolve(names):
+        dest = paths.assignments_dir() / name / f"{name}.ipynb"
+        if not dest.is_file() or dest.read_text(encoding="utf-8") != _generated(name):
+            drift.append(name)
+    return drift
+
+
+def update_assignments(names: list[str] | None = None, force: bool = False, log=print) -> list[Path]:
+    """(Re)generate ``assignments/<name>/<name>.ipynb``; a differing file is replaced only with ``force``."""
+    written = []
+    for name in _resolve(names):
+        dest = paths.assignments_dir() / name / f"{name}.ipynb"
+        text = _generated(name)
+        if dest.is_file() and dest.read_text(encoding="utf-8") == text:
+            log(f"{dest}: up to date")
+            continue
+        if dest.is_file() and not force:
+            raise FileExistsError(f"{dest} differs from the notebook generated from solutions/{name}; pass --force to replace it")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text, encoding="utf-8")
+        log(f"{dest}: written")
+        written.append(dest)
+    return written
+
+
+@dataclass
+class AuditProblem:
+    path: Path
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.what}"
+
+
+def audit_release(folder: str | Path, names: list[str] | None = None) -> list[AuditProblem]:
+    """Everything in ``folder`` that would give away a solution or a hidden test."""
+    folder = Path(folder)
+    secrets: set[str] = set()
+    for name in _resolve(names):
+        secrets |= solution_lines(read_notebook(paths.solutions_dir() / name / f"{name}.ipynb"))
+    problems = []
+    for hidden in HIDDEN_DIRS:
+        if (folder / hidden).exists():
+            problems.append(AuditProblem(folder / hidden, "hidden folder in the release"))
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file():
+            continue
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # binary files (data, images) carry no code
+        for marker in SOLUTION_MARKERS:
+            if marker in text:
+                problems.append(AuditProblem(p, f"contains the marker {marker!r}"))
+        for line in secrets:
+            if line in text:
+                problems.append(AuditProblem(p, f"contains a solution line: {line[:60]!r}"))
+                break
+    return problems
+
+
+def build_release(out: str | Path, names: list[str] | None = None, force: bool = False, log=print) -> Path:
+    """Write the folder students receive to ``out`` and audit it; returns ``out``."""
+    out = Path(out)
+    if out.exists():
+        if not force:
+            raise FileExistsError(f"{out} already exists; pass --force to replace it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    root = paths.kit_root()
+    for rel in PUBLIC_PATHS:
+        src = root / rel
+        if src.is_dir():
+            shutil.copytree(src, out / rel, ignore=_IGNORE)
+        elif src.is_file():
+            shutil.copy2(src, out / rel)
+    for name in _resolve(names):
+        dest = out / "assignments" / name / f"{name}.ipynb"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(_generated(name), encoding="utf-8")
+        log(f"released {dest}")
+    problems = audit_release(out, names)
+    if problems:
+        raise RuntimeError("the release gives away hidden material:\n" + "\n".join(map(str, problems)))
+    log(f"release audited: no solution, no hidden test in {out}")
+    return out

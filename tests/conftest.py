@@ -1,0 +1,19 @@
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def tiny_course_files(tmp_path):
+    """A folder in the course's format: 6 images of 4x4, a 5-colour palette."""
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, 5, size=(6, 16))
+    (tmp_path / "pixel_color.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in idx))
+    pal = [(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    (tmp_path / "colormap.txt").write_text("".join(f"{r} {g} {b}\n" for r, g, b in pal))
+    return tmp_path, idx.reshape(6, 4, 4), np.array(pal, dtype=np.uint8)
