@@ -3,7 +3,8 @@
 Conventions every notebook of the kit follows (the graders and public checks rely on them):
 
 - Answer cells carry nbgrader's metadata (``"nbgrader": {"solution": true, ...}``) and, in
-  the source notebook, their solution between ``### BEGIN SOLUTION`` and ``### END SOLUTION``.
+  the source notebook, their solution between nbgrader's BEGIN SOLUTION and END SOLUTION
+  comment lines (``coursekit.release.SOLUTION_MARKERS``).
 - Cells that train, plot or call the public checks carry a cell tag from ``SKIP_TAGS``:
   the graders import the student's definitions without running them.
 """

