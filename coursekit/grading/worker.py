@@ -54,6 +54,9 @@ def _describe(exc: BaseException, code_path: str) -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, NotImplementedError):
         return "not implemented yet (raises NotImplementedError)" + where
+    if isinstance(exc, AttributeError) and "module 'submission' has no attribute" in str(exc):
+        name = str(exc).split("attribute", 1)[1].strip().strip("'")
+        return f"`{name}` is not defined in your notebook: keep the names the notebook gives (was it renamed?)"
     if isinstance(exc, SystemExit):
         return f"the code called sys.exit({exc.code}) / exit()" + where
     return f"{type(exc).__name__}: {msg}"[:400] + where

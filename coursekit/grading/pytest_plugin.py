@@ -1,0 +1,293 @@
+"""What the hidden graders run under: fixtures to reach the submission, and points per test.
+
+``autograder/conftest.py`` imports this module, so a TA can run the graders with plain
+pytest (``pytest autograder/pixelrnn`` grades the reference solution;
+``--submission PATH`` grades a notebook or .py), and the grading engine runs the same
+files with ``--results`` to collect the scores.
+
+Fixtures for graders:
+
+- ``probe(name, **params)``: runs ``probes.probe_<name>(submission, **params)`` from the
+  grader folder's ``probes.py`` inside the submission's sandboxed worker and returns its
+  plain result; a crash, timeout or exception there fails the test with a message for the
+  student.
+- ``profile``: the settings of the active grading profile (``profiles.json``: smoke or full).
+- ``credit``: partial credit, ``credit.part(weight, ok, message)`` for each part of a test.
+- ``attach``: pictures for the feedback page (``attach.grid(title, indices, palette)``,
+  ``attach.curve(title, values)``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from .. import paths
+from .rubric import load_rubric
+from .sandbox import Limits, Sandbox, SubmissionError
+
+# What autograder/conftest.py takes with `import *`: the hooks and the fixtures.
+__all__ = [
+    "pytest_addoption", "pytest_configure", "pytest_collection_modifyitems", "pytest_runtest_makereport",
+    "pytest_sessionfinish", "_coursekit_state", "probe", "profile", "credit", "attach",
+]
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("coursekit")
+    g.addoption("--submission", default=os.environ.get("COURSEKIT_SUBMISSION"), help="notebook or .py to grade (default: the reference solution)")
+    g.addoption("--results", default=None, help="write per-test results (JSON) here")
+    g.addoption("--artifacts", default=None, help="folder for the feedback's pictures")
+    g.addoption("--profile", default=os.environ.get("COURSEKIT_PROFILE"), help="grading profile: smoke (CPU) or full (GPU); default by device")
+    g.addoption("--call-timeout", type=float, default=None, help="seconds per probe call (default: the profile's)")
+
+
+# --- which submission, which profile ------------------------------------------------------
+def active_profile_name(config) -> str:
+    name = config.getoption("--profile")
+    if name:
+        return name
+    import torch
+
+    return "full" if torch.cuda.is_available() else "smoke"
+
+
+def _assignment_dir(path: Path) -> Path:
+    """The grader folder (``autograder/<assignment>``) a test file lives in."""
+    root = paths.autograder_dir().resolve()
+    path = path.resolve()
+    for parent in [path, *path.parents]:
+        if parent.parent == root:
+            return parent
+    raise RuntimeError(f"{path} is not inside {root}")
+
+
+def _submission_code(config, assignment: str) -> Path:
+    """The submission as one .py file: a .py as given, a notebook's code extracted."""
+    from ..notebook import extract_code, read_notebook
+
+    src = config.getoption("--submission")
+    src = Path(src) if src else paths.solutions_dir() / assignment / f"{assignment}.ipynb"
+    if src.suffix == ".py":
+        return src
+    tmp = Path(tempfile.mkdtemp(prefix="coursekit-code-")) / "submission.py"
+    tmp.write_text(extract_code(read_notebook(src)), encoding="utf-8")
+    return tmp
+
+
+class _State:
+    """Per-session state: sandboxes per grader folder, results per test."""
+
+    def __init__(self, config):
+        self.config = config
+        self.sandboxes: dict[Path, Sandbox] = {}
+        self.results: dict[str, dict] = {}
+        self.started = time.time()
+        self.rubrics: dict[Path, object] = {}
+        art = config.getoption("--artifacts")
+        self.artifacts = Path(art) if art else None
+
+    def sandbox(self, folder: Path) -> Sandbox:
+        if folder not in self.sandboxes:
+            prof = load_profile(folder, active_profile_name(self.config))
+            timeout = self.config.getoption("--call-timeout") or prof.get("call_timeout", 120)
+            limits = Limits(call_timeout=timeout, load_timeout=prof.get("load_timeout", 120), memory_mb=prof.get("memory_mb", 6144),
+                            cpu_seconds=prof.get("cpu_seconds", 1800), threads=prof.get("threads", 1))
+            self.sandboxes[folder] = Sandbox(_submission_code(self.config, folder.name), folder / "probes.py", limits)
+        return self.sandboxes[folder]
+
+
+_KEY = pytest.StashKey[_State]()
+
+
+def load_profile(folder: Path, name: str) -> dict:
+    path = folder / "profiles.json"
+    profiles = json.loads(path.read_text()) if path.is_file() else {"smoke": {}, "full": {}}
+    if name not in profiles:
+        raise pytest.UsageError(f"{path}: no grading profile {name!r} (has {sorted(profiles)})")
+    return {"name": name, **profiles[name]}
+
+
+def pytest_configure(config):
+    config.stash[_KEY] = _State(config)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Every grader test has a rubric entry, or nothing is graded (tests/test_rubrics.py checks the converse)."""
+    state = config.stash[_KEY]
+    for item in items:
+        folder = _assignment_dir(item.path)
+        if folder not in state.rubrics:
+            state.rubrics[folder] = load_rubric(folder.name, folder / "rubric.json")
+        tid = f"{item.path.relative_to(folder).as_posix()}::{item.name}"
+        if tid not in state.rubrics[folder].items:
+            raise pytest.UsageError(f"{folder / 'rubric.json'}: no points for {tid}")
+
+
+# --- fixtures -------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def _coursekit_state(request) -> _State:
+    state = request.config.stash[_KEY]
+    yield state
+    for sb in state.sandboxes.values():
+        sb.cleanup()
+
+
+@pytest.fixture
+def probe(request, _coursekit_state):
+    """``probe(name, timeout=None, seed=0, **params)``: a probe's plain result, run in the submission's sandbox."""
+    sb = _coursekit_state.sandbox(_assignment_dir(request.path))
+
+    def run(name: str, timeout: float | None = None, seed: int = 0, **params):
+        return sb.call(name, timeout=timeout, seed=seed, **params)
+
+    return run
+
+
+@pytest.fixture
+def profile(request) -> dict:
+    return load_profile(_assignment_dir(request.path), active_profile_name(request.config))
+
+
+class Credit:
+    """Partial credit: each part has a weight; the test scores the share of weight it passed."""
+
+    def __init__(self):
+        self.parts: list[tuple[float, bool, str]] = []
+
+    def part(self, weight: float, ok: bool, message: str = "") -> bool:
+        self.parts.append((float(weight), bool(ok), message))
+        return bool(ok)
+
+    @property
+    def fraction(self) -> float | None:
+        total = sum(w for w, _, _ in self.parts)
+        return None if total == 0 else sum(w for w, ok, _ in self.parts if ok) / total
+
+    def failures(self) -> list[str]:
+        return [m for _, ok, m in self.parts if not ok]
+
+
+@pytest.fixture
+def credit(request):
+    c = Credit()
+    request.node.stash[_CREDIT] = c
+    yield c
+    if c.failures():
+        pytest.fail("; ".join(c.failures()), pytrace=False)
+
+
+_CREDIT = pytest.StashKey[Credit]()
+
+
+class Attach:
+    """Pictures a test adds to the student's feedback page."""
+
+    def __init__(self, folder: Path | None, test_id: str):
+        self.folder, self.test_id, self.items = folder, test_id, []
+
+    def _path(self, title: str) -> Path | None:
+        if self.folder is None:
+            return None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() else "_" for c in f"{self.test_id}_{title}")[:120]
+        return self.folder / f"{safe}.png"
+
+    def grid(self, title: str, indices, palette, ncols: int | None = None) -> None:
+        from ..plot import save_grid
+
+        path = self._path(title)
+        if path is not None:
+            save_grid(indices, palette, path, ncols=ncols)
+            self.items.append({"title": title, "file": path.name})
+
+    def curve(self, title: str, values, xlabel: str = "step", ylabel: str = "") -> None:
+        path = self._path(title)
+        if path is None:
+            return
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(4, 2.6))
+        ax = fig.add_subplot()
+        ax.plot(list(values))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        self.items.append({"title": title, "file": path.name})
+
+
+_ATTACH = pytest.StashKey[Attach]()
+
+
+@pytest.fixture
+def attach(request, _coursekit_state):
+    a = Attach(_coursekit_state.artifacts, request.node.name)
+    request.node.stash[_ATTACH] = a
+    return a
+
+
+# --- results --------------------------------------------------------------------------------
+def _student_message(excinfo) -> str:
+    exc = excinfo.value
+    if isinstance(exc, SubmissionError):
+        return str(exc)
+    if isinstance(exc, AssertionError) or excinfo.typename in ("Failed", "AssertionError"):
+        text = str(exc).split("\nassert ")[0].strip()
+        return text or "the check did not hold"
+    if excinfo.typename == "Skipped":
+        return str(exc)
+    return f"the grader could not check this ({excinfo.typename}); please tell the course staff"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    state = item.config.stash[_KEY]
+    folder = _assignment_dir(item.path)
+    tid = f"{item.path.relative_to(folder).as_posix()}::{item.name}"
+    rubric = state.rubrics.get(folder)
+    entry = rubric.items.get(tid) if rubric else None
+    res = state.results.setdefault(tid, {
+        "id": tid, "assignment": folder.name, "name": entry.name if entry else tid,
+        "max_points": entry.points if entry else 0.0, "details": entry.details if entry else True,
+        "points": 0.0, "passed": False, "message": "", "seconds": 0.0, "attachments": [],
+    })
+    res["seconds"] += rep.duration
+    if rep.when == "call" or (rep.when == "setup" and rep.outcome != "passed") or (rep.when == "teardown" and rep.outcome == "failed"):
+        credit = item.stash.get(_CREDIT, None)
+        if rep.outcome == "passed" and rep.when == "call":
+            res.update(passed=True, points=res["max_points"], message="")
+        elif rep.outcome == "failed":
+            frac = credit.fraction if credit is not None else None
+            res.update(passed=False, points=round(res["max_points"] * (frac or 0.0), 4), message=_student_message(call.excinfo) if call.excinfo else "failed")
+        elif rep.outcome == "skipped":
+            res.update(passed=False, points=0.0, message=_student_message(call.excinfo) if call.excinfo else "skipped")
+    att = item.stash.get(_ATTACH, None)
+    if att is not None:
+        res["attachments"] = att.items
+
+
+def pytest_sessionfinish(session, exitstatus):
+    state = session.config.stash[_KEY]
+    out = session.config.getoption("--results")
+    if not out:
+        return
+    data = {
+        "profile": active_profile_name(session.config),
+        "isolation": next(iter(state.sandboxes.values())).isolation if state.sandboxes else None,
+        "worker_starts": sum(sb.starts for sb in state.sandboxes.values()),
+        "seconds": round(time.time() - state.started, 3),
+        "tests": list(state.results.values()),
+        "rubric_total": sum(r.total for r in state.rubrics.values()),
+    }
+    tmp = Path(out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, out)
