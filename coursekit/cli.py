@@ -117,6 +117,19 @@ def _cmd_check(args) -> int:
     return 0 if n_ok == len(results) else 1
 
 
+def _cmd_grade(args) -> int:
+    from .envinfo import environment_line
+    from .grading.engine import GradeOptions, grade_batch
+    from .grading.reports import summary_table
+
+    print(environment_line())
+    opts = GradeOptions(profile=args.profile, timeout=args.timeout, call_timeout=args.call_timeout, force=args.force)
+    reports = grade_batch(args.submissions, args.out, args.assignment or None, jobs=args.jobs, options=opts)
+    print(summary_table(reports))
+    print(f"gradebook: {Path(args.out) / 'gradebook.csv'}; feedback pages: {Path(args.out)}/<student>/<assignment>/feedback.html")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -198,6 +211,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=float, default=300.0, help="seconds before the notebook's code is stopped (default: 300)")
     c.set_defaults(func=_cmd_check)
 
+    g = sub.add_parser(
+        "grade",
+        help="grade submissions with the hidden graders: gradebook, reports and feedback pages",
+        description="Grade each submission (a student's folder or zip of notebooks, a notebook, or a folder of "
+        "students such as nbgrader's submitted/) in a sandboxed process. Writes OUT/gradebook.csv and, per "
+        "student and assignment, report.json, results.json (Gradescope) and feedback.html. Submissions "
+        "already graded with the same graders and profile are skipped, so a stopped batch can be restarted.",
+    )
+    g.add_argument("submissions", nargs="+", help="folders, zips or notebooks")
+    g.add_argument("-o", "--out", required=True, help="folder for the gradebook and reports")
+    g.add_argument("-a", "--assignment", action="append", help="grade only this assignment (repeatable; default: every graded one found)")
+    g.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once (default: 1; one GPU each where there are several)")
+    g.add_argument("--profile", choices=["smoke", "full"], help="grading profile (default: full on a GPU, smoke on a CPU)")
+    g.add_argument("--timeout", type=float, default=1800.0, help="seconds for one submission (default: 1800)")
+    g.add_argument("--call-timeout", type=float, help="seconds for one call into student code (default: the profile's)")
+    g.add_argument("--force", action="store_true", help="grade again even where a report exists")
+    g.set_defaults(func=_cmd_grade)
+
     m = sub.add_parser("demo", help="the main job on the embedded data: build and audit the release, run the public checks of the reference solutions")
     m.add_argument("--out", help="keep the release in this folder (default: a temporary folder)")
     m.set_defaults(func=_cmd_demo)
@@ -214,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, NotebookError, FileExistsError, ValueError) as e:
+    except (DataError, NotebookError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"coursekit {args.command}: error: {e}", file=sys.stderr)
         return 2
 
