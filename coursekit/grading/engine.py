@@ -172,9 +172,9 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
     unknown = [a for a in assignments if a not in graded_assignments()]
     if unknown:
         raise ValueError(f"no graders for {unknown}; graded assignments: {graded_assignments()}")
-    subs = find_submissions(inputs, assignments)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    subs = find_submissions(inputs, assignments, unzip_into=out / ".unzipped")
     options = options or GradeOptions()
     gpus = _gpu_count()
     reports: list[dict] = []

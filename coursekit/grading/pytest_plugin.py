@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -67,15 +68,15 @@ def _assignment_dir(path: Path) -> Path:
     raise RuntimeError(f"{path} is not inside {root}")
 
 
-def _submission_code(config, assignment: str) -> Path:
-    """The submission as one .py file: a .py as given, a notebook's code extracted."""
+def _submission_code(config, assignment: str, scratch: Path) -> Path:
+    """The submission as one .py file: a .py as given, a notebook's code extracted into ``scratch``."""
     from ..notebook import extract_code, read_notebook
 
     src = config.getoption("--submission")
     src = Path(src) if src else paths.solutions_dir() / assignment / f"{assignment}.ipynb"
     if src.suffix == ".py":
         return src
-    tmp = Path(tempfile.mkdtemp(prefix="coursekit-code-")) / "submission.py"
+    tmp = scratch / f"{assignment}_submission.py"
     tmp.write_text(extract_code(read_notebook(src)), encoding="utf-8")
     return tmp
 
@@ -91,6 +92,7 @@ class _State:
         self.rubrics: dict[Path, object] = {}
         art = config.getoption("--artifacts")
         self.artifacts = Path(art) if art else None
+        self.scratch = Path(tempfile.mkdtemp(prefix="coursekit-grader-"))
 
     def sandbox(self, folder: Path) -> Sandbox:
         if folder not in self.sandboxes:
@@ -98,7 +100,7 @@ class _State:
             timeout = self.config.getoption("--call-timeout") or prof.get("call_timeout", 120)
             limits = Limits(call_timeout=timeout, load_timeout=prof.get("load_timeout", 120), memory_mb=prof.get("memory_mb", 6144),
                             cpu_seconds=prof.get("cpu_seconds", 1800), threads=prof.get("threads", 1))
-            self.sandboxes[folder] = Sandbox(_submission_code(self.config, folder.name), folder / "probes.py", limits)
+            self.sandboxes[folder] = Sandbox(_submission_code(self.config, folder.name, self.scratch), folder / "probes.py", limits)
         return self.sandboxes[folder]
 
 
@@ -136,6 +138,7 @@ def _coursekit_state(request) -> _State:
     yield state
     for sb in state.sandboxes.values():
         sb.cleanup()
+    shutil.rmtree(state.scratch, ignore_errors=True)
 
 
 @pytest.fixture

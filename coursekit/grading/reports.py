@@ -87,7 +87,9 @@ torch {esc(report['versions']['torch'])}, graded in {report['total_seconds']:.1f
 
 
 def collect_reports(out: str | Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(out).glob("*/*/report.json"))]
+    out = Path(out)
+    found = (p for p in sorted(out.glob("*/*/report.json")) if not any(part.startswith(".") for part in p.relative_to(out).parts))
+    return [json.loads(p.read_text()) for p in found]
 
 
 def write_gradebook(out: str | Path) -> Path:

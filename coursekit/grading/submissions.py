@@ -11,6 +11,7 @@ Accepted, for each path given:
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -28,9 +29,16 @@ class Submission:
     problem: str = ""  # why it cannot be graded, for the student's feedback
 
 
-def safe_unzip(path: Path) -> Path:
-    """Unpack a zip into a new temporary folder, refusing absolute paths, '..' and zip bombs."""
-    dest = Path(tempfile.mkdtemp(prefix=f"coursekit-{path.stem}-"))
+def safe_unzip(path: Path, into: Path | None = None) -> Path:
+    """Unpack a zip into ``into/<zip name>`` (default: a new temporary folder), refusing absolute
+    paths, '..' and zip bombs."""
+    if into is None:
+        dest = Path(tempfile.mkdtemp(prefix=f"coursekit-{path.stem}-"))
+    else:
+        dest = into / path.stem
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
     with zipfile.ZipFile(path) as z:
         total = sum(i.file_size for i in z.infolist())
         if total > MAX_UNZIPPED_MB * 1024 * 1024:
@@ -74,8 +82,8 @@ def _is_student_folder(folder: Path, assignments: list[str]) -> bool:
     return any(folder.glob("*.ipynb")) or any((folder / a).is_dir() for a in assignments)
 
 
-def find_submissions(inputs: list[str | Path], assignments: list[str]) -> list[Submission]:
-    """One ``Submission`` per student and assignment, in a stable order."""
+def find_submissions(inputs: list[str | Path], assignments: list[str], unzip_into: Path | None = None) -> list[Submission]:
+    """One ``Submission`` per student and assignment, in a stable order; zips are unpacked into ``unzip_into``."""
     subs: list[Submission] = []
     for raw in inputs:
         path = Path(raw)
@@ -87,7 +95,7 @@ def find_submissions(inputs: list[str | Path], assignments: list[str]) -> list[S
             continue
         if path.is_file() and path.suffix == ".zip":
             try:
-                folders = [(path.stem, safe_unzip(path))]
+                folders = [(path.stem, safe_unzip(path, unzip_into))]
             except (zipfile.BadZipFile, ValueError) as e:
                 subs += [Submission(path.stem, a, None, path, f"the zip could not be opened: {e}") for a in assignments]
                 continue
@@ -95,7 +103,7 @@ def find_submissions(inputs: list[str | Path], assignments: list[str]) -> list[S
             folders = [(path.name, path)]
         elif path.is_dir():
             folders = [(p.name, p) for p in sorted(path.iterdir()) if p.is_dir() and not p.name.startswith(".")]
-            folders += [(p.stem, safe_unzip(p)) for p in sorted(path.glob("*.zip"))]
+            folders += [(p.stem, safe_unzip(p, unzip_into)) for p in sorted(path.glob("*.zip"))]
         else:
             raise ValueError(f"{path}: give folders, zips or notebooks")
         for student, folder in folders:
