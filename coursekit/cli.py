@@ -133,7 +133,7 @@ def _cmd_grade(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(out=args.out)
+    return run_demo(out=args.out, jobs=args.jobs, profile=args.profile)
 
 
 def _cmd_env(args) -> int:
@@ -229,8 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="grade again even where a report exists")
     g.set_defaults(func=_cmd_grade)
 
-    m = sub.add_parser("demo", help="the main job on the embedded data: build and audit the release, run the public checks of the reference solutions")
-    m.add_argument("--out", help="keep the release in this folder (default: a temporary folder)")
+    m = sub.add_parser("demo", help="the main job on the embedded data: build and audit the release, grade example submissions")
+    m.add_argument("--out", help="folder for the release, the example submissions and their grades (default: out/demo in the kit)")
+    m.add_argument("-j", "--jobs", type=int, default=2, help="submissions graded at once (default: 2)")
+    m.add_argument("--profile", choices=["smoke", "full"], help="grading profile (default: by device)")
     m.set_defaults(func=_cmd_demo)
 
     e = sub.add_parser("env", help="print versions and the compute device")

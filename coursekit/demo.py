@@ -1,45 +1,51 @@
-"""``coursekit demo``: the main job on the embedded data, end to end.
+"""``coursekit demo``: the instructor's main job, end to end on the embedded data.
 
-Until the grading engine lands, the main job is the release pipeline: print the
-environment, show the embedded data set, check the committed student notebooks against
-their sources, build and audit the student release, and run each assignment's public
-checks on its reference solution.
+Prints the environment and the embedded data set, checks that the committed student
+notebooks match their sources, builds and audits the student release, then grades a small
+batch of example submissions per assignment (the reference solution, the untouched student
+version and typical mistakes, made by ``coursekit.grading.examples``) and prints the table
+and where the gradebook and feedback pages are.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 
-def run_demo(out: str | None = None, log=print) -> int:
+def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, log=print) -> int:
     from . import paths, release
-    from .checks.runner import check_notebook
     from .data import load_dataset
     from .envinfo import environment_line
+    from .grading.engine import GradeOptions, grade_batch, graded_assignments
+    from .grading.examples import make_examples
+    from .grading.reports import summary_table
 
+    out = Path(out) if out else paths.kit_root() / "out" / "demo"
     log(environment_line())
-    ds = load_dataset("sprites")
-    log(ds.describe())
+    log(load_dataset("sprites").describe())
 
-    names = release.list_assignments()
-    log(f"assignments: {', '.join(names) or 'none yet'}")
-    failures = 0
+    problems = 0
     drift = release.find_drift()
     for name in drift:
-        log(f"  DRIFT: assignments/{name} is out of date with solutions/{name} (run `coursekit release --force`)")
-    failures += len(drift)
+        log(f"DRIFT: assignments/{name} is out of date with solutions/{name} (run `coursekit release --force`)")
+    problems += len(drift)
+    release.build_release(out / "release", force=True, log=lambda m: log("  " + m))
 
-    with tempfile.TemporaryDirectory(prefix="coursekit-release-") as tmp:
-        target = Path(out) if out else Path(tmp) / "release"
-        release.build_release(target, force=bool(out), log=lambda m: log("  " + m))
-
-    for name in names:
-        nb = paths.solutions_dir() / name / f"{name}.ipynb"
-        log(f"public checks of the reference solution of {name}:")
-        results = check_notebook(nb)
-        for r in results:
-            log("  " + r.line())
-        failures += sum(not r.passed for r in results)
-    log("demo finished: " + ("all good" if failures == 0 else f"{failures} problem(s)"))
-    return 0 if failures == 0 else 1
+    assignments = graded_assignments()
+    for a in assignments:
+        made = make_examples(a, out / "submissions")
+        log(f"{a}: example submissions {', '.join(made)}")
+    log(f"grading {out / 'submissions'} ...")
+    reports = grade_batch([out / "submissions"], out / "grades", assignments, jobs=jobs, options=GradeOptions(profile=profile))
+    log(summary_table(reports))
+    for r in reports:
+        if r["student"] == "reference" and r["points"] != r["max_points"]:
+            log(f"PROBLEM: the reference solution of {r['assignment']} scored {r['points']:g}/{r['max_points']:g}")
+            problems += 1
+        if r["student"] == "untouched" and r["points"] > 0:
+            log(f"PROBLEM: the untouched student version of {r['assignment']} scored {r['points']:g}")
+            problems += 1
+    log(f"gradebook: {out / 'grades' / 'gradebook.csv'}")
+    log(f"feedback pages: {out / 'grades'}/<student>/<assignment>/feedback.html (e.g. {out / 'grades' / 'reference' / (assignments[0] if assignments else '') / 'feedback.html'})")
+    log("demo finished: " + ("all good" if problems == 0 else f"{problems} problem(s)"))
+    return 0 if problems == 0 else 1

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: features centred and scaled (feature_mean, feature_scale)
 
 
 @dataclass
@@ -80,17 +80,37 @@ class Evaluator(nn.Module):
         else:  # autoencoder decoder: D -> 3*H*W in [0, 1]
             self.head = nn.Sequential(nn.Linear(config.feature_dim, 256), nn.ReLU(), nn.Linear(256, 3 * h * w), nn.Sigmoid())
 
+        # features are centred and scaled by one number (their RMS over the training split), so that
+        # x.y / D is O(1): the regime KID's cubic kernel (x.y / D + 1)^3 was made for. Set by calibrate().
+        self.register_buffer("feature_mean", torch.zeros(config.feature_dim))  # (D,)
+        self.register_buffer("feature_scale", torch.ones(()))  # ()
+
     @property
     def num_features(self) -> int:
         return self.config.feature_dim
 
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) in [0, 1] -> features (N, D)."""
+    def raw_features(self, rgb: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) in [0, 1] -> unnormalised penultimate activations (N, D)."""
         return self.project(self.trunk(rgb.float() - 0.5))
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) in [0, 1] -> features (N, D), centred and scaled on the training split."""
+        return (self.raw_features(rgb) - self.feature_mean) / self.feature_scale
+
+    @torch.no_grad()
+    def calibrate(self, rgb: torch.Tensor, batch_size: int = 512) -> None:
+        """Set the feature centring and scale from images (N, 3, H, W), normally the training split."""
+        was_training = self.training
+        self.eval()
+        device = self.feature_mean.device
+        f = torch.cat([self.raw_features(rgb[i : i + batch_size].to(device)) for i in range(0, len(rgb), batch_size)])
+        self.feature_mean.copy_(f.mean(0))
+        self.feature_scale.copy_((f - f.mean(0)).square().mean().sqrt().clamp_min(1e-8))
+        self.train(was_training)
 
     def output(self, rgb: torch.Tensor) -> torch.Tensor:
         """What training fits: class logits (N, C) or reconstructed RGB (N, 3, H, W)."""
-        out = self.head(self(rgb))
+        out = self.head(self.raw_features(rgb))
         if self.config.num_classes > 0:
             return out
         return out.view(len(rgb), 3, *self.config.image_size)
@@ -191,6 +211,7 @@ def train_evaluator(dataset, config: EvaluatorConfig | None = None, seed: int = 
                 sched.step()
                 total += loss.item() * len(b)
             bar.set_postfix(loss=f"{total / len(rgb):.3f}")
+    model.calibrate(rgb)
     model.eval()
     return model
 
@@ -267,6 +288,6 @@ def build_reference_evaluator(name: str, out_path=None, seed: int = 0, device: s
     acc = evaluator_accuracy(model, ds, "test")
     out = Path(out_path) if out_path is not None else reference_evaluator_path(name)
     save_evaluator(model, out, dataset=name, seed=seed, test_accuracy=acc, train_seconds=round(seconds, 1),
-                   torch_version=torch.__version__)
+                   torch_version=str(torch.__version__))
     return {"dataset": name, "path": str(out), "test_accuracy": acc, "train_seconds": seconds,
             "chance": 1.0 / max(1, ds.num_classes), "bytes": out.stat().st_size}

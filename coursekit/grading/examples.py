@@ -1,0 +1,69 @@
+"""Example submissions made from the reference solution: the demo's batch and the graders' tests.
+
+``autograder/<assignment>/mistakes.py`` (hidden) defines ``MISTAKES``: for each typical
+mistake, text replacements in the solution notebook's code, the grader tests it must fail
+and a piece of the message the student must read::
+
+    MISTAKES = {
+        "loss_in_bits": {
+            "replace": [("return nats", "return nats / math.log(2)")],
+            "fails": ["test_loss.py::test_loss_value"],
+            "message": "nats",
+        },
+    }
+
+``make_examples`` writes, for an assignment, the reference solution (full marks), the
+untouched student version (no marks) and one notebook per mistake (partial marks).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+
+from .. import paths
+from ..notebook import read_notebook
+
+
+def load_mistakes(assignment: str) -> dict:
+    path = paths.autograder_dir() / assignment / "mistakes.py"
+    if not path.is_file():
+        return {}
+    spec = importlib.util.spec_from_file_location(f"_mistakes_{assignment}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.MISTAKES
+
+
+def apply_mistake(nb: nbformat.NotebookNode, replacements: list[tuple[str, str]], name: str = "") -> nbformat.NotebookNode:
+    """A copy of ``nb`` with each ``old`` text, which must occur in exactly one code cell, replaced."""
+    nb = nbformat.reads(nbformat.writes(nb), as_version=4)
+    for old, new in replacements:
+        cells = [c for c in nb.cells if c.cell_type == "code" and old in c.source]
+        if len(cells) != 1:
+            raise ValueError(f"mistake {name!r}: {old!r} occurs in {len(cells)} code cells of the solution, not exactly one; update mistakes.py")
+        cells[0].source = cells[0].source.replace(old, new)
+    return nb
+
+
+def make_examples(assignment: str, dest: str | Path) -> dict[str, Path]:
+    """Write example submissions ``dest/<name>/<assignment>.ipynb``; returns {name: notebook}."""
+    from ..release import student_notebook
+
+    dest = Path(dest)
+    solution = read_notebook(paths.solutions_dir() / assignment / f"{assignment}.ipynb")
+    for cell in solution.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    examples = {"reference": solution, "untouched": student_notebook(solution)}
+    for name, m in load_mistakes(assignment).items():
+        examples[name] = apply_mistake(solution, m["replace"], name)
+    written = {}
+    for name, nb in examples.items():
+        path = dest / name / f"{assignment}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+        written[name] = path
+    return written
