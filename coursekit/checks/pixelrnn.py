@@ -11,7 +11,7 @@ import math
 
 from . import CheckFailed, need, run_checks
 
-K, WIDTH, HEIGHT = 5, 4, 3  # a tiny palette and image for the checks
+K, WIDTH, HEIGHT = 5, 4, 3  # a tiny palette and image for the checks (not exported: see __all__)
 T = WIDTH * HEIGHT
 
 
@@ -210,3 +210,6 @@ CHECKS = [
 def run_all(ns: dict, verbose: bool = True):
     """Run every public check of the assignment on the namespace ``ns`` (e.g. ``globals()``)."""
     return run_checks(CHECKS, ns, verbose=verbose)
+
+
+__all__ = [fn.__name__ for fn in CHECKS] + ["run_all", "CHECKS"]  # what `from ... import *` brings into a notebook

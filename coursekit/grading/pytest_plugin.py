@@ -7,7 +7,7 @@ files with ``--results`` to collect the scores.
 
 Fixtures for graders:
 
-- ``probe(name, **params)``: runs ``probes.probe_<name>(submission, **params)`` from the
+- ``probe(name, timeout=None, torch_seed=0, **params)``: runs ``probes.probe_<name>(submission, **params)`` from the
   grader folder's ``probes.py`` inside the submission's sandboxed worker and returns its
   plain result; a crash, timeout or exception there fails the test with a message for the
   student.
@@ -143,11 +143,12 @@ def _coursekit_state(request) -> _State:
 
 @pytest.fixture
 def probe(request, _coursekit_state):
-    """``probe(name, timeout=None, seed=0, **params)``: a probe's plain result, run in the submission's sandbox."""
+    """``probe(name, timeout=None, torch_seed=0, **params)``: a probe's plain result, run in the submission's sandbox
+    after ``torch.manual_seed(torch_seed)``."""
     sb = _coursekit_state.sandbox(_assignment_dir(request.path))
 
-    def run(name: str, timeout: float | None = None, seed: int = 0, **params):
-        return sb.call(name, timeout=timeout, seed=seed, **params)
+    def run(name: str, timeout: float | None = None, torch_seed: int = 0, **params):
+        return sb.call(name, timeout=timeout, torch_seed=torch_seed, **params)
 
     return run
 

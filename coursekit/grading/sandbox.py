@@ -239,8 +239,9 @@ class Sandbox:
             raise SubmissionError(f"the submission's process sent something that is not a result while {what}") from None
         return header, payload
 
-    def call(self, probe: str, timeout: float | None = None, seed: int = 0, **params) -> dict:
-        """Run ``probes.probe_<probe>(submission, **params)`` in the worker; returns its plain result."""
+    def call(self, probe: str, timeout: float | None = None, torch_seed: int = 0, **params) -> dict:
+        """Run ``probes.probe_<probe>(submission, **params)`` in the worker, after ``torch.manual_seed(torch_seed)``;
+        returns its plain result."""
         import torch
 
         if self.proc is None and self.load_error is None:
@@ -248,7 +249,7 @@ class Sandbox:
         if self.load_error:
             raise SubmissionError(self.load_error)
         what = f"running check '{probe}'"
-        self._send({"probe": probe, "params": params, "seed": seed})
+        self._send({"probe": probe, "params": params, "seed": torch_seed})
         header, payload = self._receive(timeout or self.limits.call_timeout, what)
         if not header.get("ok"):
             err = header.get("error", "failed")

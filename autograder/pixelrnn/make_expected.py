@@ -1,0 +1,117 @@
+"""Expected values and thresholds of assignment 1, measured on the reference solution.
+
+Run by ``coursekit reference --assignment pixelrnn`` (or directly: ``python
+autograder/pixelrnn/make_expected.py [--profile smoke]``). The reference is the solution
+notebook's own code, extracted as the engine extracts a student's, and measured with the
+graders' own probes, so nothing is written twice. What it stores in ``expected.json``:
+
+- ``loss``: fixed, seeded inputs and the reference's ``nll_nats`` and ``bits_per_pixel`` on them;
+- ``training[profile]``: the profile's training budget, the held-out bits per pixel of the
+  reference trained with each of ``REFERENCE_SEEDS``, and the threshold a submission must reach:
+  ``mean + max(3 * std, 5% of mean)``, rounded up to 0.001 (the rule is stored beside it), with
+  the bits per pixel of colour frequencies alone (a model that ignores every pixel) for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import statistics
+import time
+import types
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+REFERENCE_SEEDS = [0, 1, 2, 3, 4]
+GRADED_SEED = 0  # the seed the graders train a submission with
+
+
+def _module(path: Path, name: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def reference_module() -> types.ModuleType:
+    """The solution notebook's code (answer and helper cells; training and plots left out) as a module."""
+    from coursekit import paths
+    from coursekit.notebook import extract_code, read_notebook
+
+    code = extract_code(read_notebook(paths.solutions_dir() / "pixelrnn" / "pixelrnn.ipynb"))
+    mod = types.ModuleType("reference_solution")
+    exec(compile(code, "solutions/pixelrnn/pixelrnn.ipynb", "exec"), mod.__dict__)
+    return mod
+
+
+def loss_case() -> dict:
+    g = torch.Generator().manual_seed(0)
+    logits = torch.round(torch.randn(2, 6, 5, generator=g) * 3, decimals=4)  # (B, T, K)
+    target = torch.randint(0, 5, (2, 6), generator=g)  # (B, T)
+    return {"logits": logits.tolist(), "target": target.tolist()}
+
+
+def training_thresholds(ref, probes, config: dict, log=print) -> dict:
+    runs = {}
+    for seed in REFERENCE_SEEDS:
+        t0 = time.time()
+        logp = probes.probe_train(ref, config, seed)["logp"]
+        runs[str(seed)] = round(float(-logp.mean() / math.log(2)), 4)
+        log(f"  reference seed {seed}: {runs[str(seed)]:.4f} bits per pixel ({time.time() - t0:.1f} s)")
+    values = list(runs.values())
+    mean, std = statistics.mean(values), statistics.stdev(values)
+    train, test, k, _, _ = probes.grading_data(config)
+    freq = torch.bincount(train.flatten(), minlength=k).double() + 1
+    unigram = float(-(freq / freq.sum()).log()[test.flatten()].mean() / math.log(2))
+    return {
+        "config": config,
+        "graded_seed": GRADED_SEED,
+        "reference_seeds": REFERENCE_SEEDS,
+        "reference_bpp": runs,
+        "reference_mean": round(mean, 4),
+        "reference_std": round(std, 4),
+        "threshold_bpp": math.ceil(1000 * (mean + max(3 * std, 0.05 * mean))) / 1000,
+        "threshold_rule": "mean + max(3 * std, 0.05 * mean) of the reference runs, rounded up to 0.001",
+        "colour_frequencies_bpp": round(unigram, 4),
+    }
+
+
+def build(profiles: list[str] | None = None, previous: dict | None = None, log=print) -> dict:
+    """expected.json's content; profiles not rebuilt are kept from ``previous``."""
+    torch.set_num_threads(1)  # the graders' workers run with the profile's threads; 1 makes runs repeatable
+    all_profiles = json.loads((HERE / "profiles.json").read_text())
+    profiles = profiles or list(all_profiles)
+    ref, probes = reference_module(), _module(HERE / "probes.py", "pixelrnn_probes")
+    case = loss_case()
+    out = probes.probe_loss(ref, **case)
+    expected = {
+        "assignment": "pixelrnn",
+        "made_by": "autograder/pixelrnn/make_expected.py from the code of solutions/pixelrnn/pixelrnn.ipynb",
+        "loss": {**case, "nll_nats": float(out["nats"]), "bits_per_pixel": float(out["bits"]), "tolerance": 1e-4},
+        "training": dict((previous or {}).get("training", {})),
+    }
+    for name in profiles:
+        log(f"pixelrnn: training the reference in the {name} profile")
+        expected["training"][name] = training_thresholds(ref, probes, all_profiles[name]["train"], log)
+        t = expected["training"][name]
+        log(f"  threshold {t['threshold_bpp']} bits per pixel (mean {t['reference_mean']}, std {t['reference_std']}; colour frequencies alone {t['colour_frequencies_bpp']})")
+    return expected
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", action="append", help="rebuild only this profile (repeatable; default: all)")
+    ap.add_argument("--out", default=str(HERE / "expected.json"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    previous = json.loads(out.read_text()) if out.is_file() else None
+    out.write_text(json.dumps(build(args.profile, previous), indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Typical mistakes of assignment 1, made from the solution by text replacement.
+
+``coursekit demo`` grades them beside the reference; ``tests/test_pixelrnn_graders.py``
+proves each fails the grader aimed at it (``fails``), with a message the student can act on
+(``message``), while the graders it must not upset still pass (``passes``).
+"""
+
+MISTAKES = {
+    "wrong_shape": {  # logits laid out (B, K, T), as F.cross_entropy would want them
+        "replace": [("        h, _ = self.lstm(inp)\n        return self.head(h)", "        h, _ = self.lstm(inp)\n        return self.head(h).transpose(1, 2)")],
+        "fails": ["test_models.py::test_above_output_shape"],
+        "passes": ["test_models.py::test_plain_output_shape", "test_encoding_and_loss.py::test_one_hot"],
+        "message": "should give logits (B, T, K)",
+    },
+    "peeking_model": {  # the plain LSTM reads pixel t to predict pixel t
+        "replace": [("h, _ = self.lstm(shift_right(oh, 1))", "h, _ = self.lstm(oh)")],
+        "fails": ["test_models.py::test_plain_causal"],
+        "passes": ["test_models.py::test_above_causal", "test_models.py::test_plain_output_shape"],
+        "message": "is not causal",
+    },
+    "loss_in_bits": {  # nll_nats divides by ln 2
+        "replace": [("return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))",
+                     "return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1)) / math.log(2)")],
+        "fails": ["test_encoding_and_loss.py::test_nll_nats"],
+        "passes": ["test_encoding_and_loss.py::test_one_hot"],
+        "message": "returns the loss in bits",
+    },
+    "bits_in_nats": {  # bits_per_pixel forgets to divide by ln 2
+        "replace": [("return nll_nats(logits, target) / math.log(2)", "return nll_nats(logits, target)")],
+        "fails": ["test_encoding_and_loss.py::test_bits_per_pixel"],
+        "passes": ["test_encoding_and_loss.py::test_nll_nats"],
+        "message": "returns nats",
+    },
+    "argmax_sampling": {  # generation without randomness
+        "replace": [("if temperature == 0:", "if True:")],
+        "fails": ["test_generation.py::test_sample_uses_randomness", "test_generation.py::test_completion_varies"],
+        "passes": ["test_generation.py::test_sample_shape_and_range", "test_generation.py::test_completion_keeps_given_part"],
+        "message": "do not take the argmax",
+    },
+}

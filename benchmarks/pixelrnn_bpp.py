@@ -1,0 +1,65 @@
+"""Benchmark of assignment 1: held-out bits per pixel of PixelLSTM and PixelLSTMAbove on sprites.
+
+Both models have the same LSTM size and get the same training time; the model that also sees
+the pixel above must be at least 10% lower. The code is the solution notebook's own
+(``solutions/pixelrnn/pixelrnn.ipynb``, extracted without its training and plotting cells).
+
+    python benchmarks/pixelrnn_bpp.py [--seconds 120] [--hidden 128] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import types
+
+import torch
+
+from coursekit import paths
+from coursekit.data import load_dataset
+from coursekit.notebook import extract_code, read_notebook
+
+
+def load_solution() -> types.ModuleType:
+    module = types.ModuleType("pixelrnn_solution")
+    code = extract_code(read_notebook(paths.solutions_dir() / "pixelrnn" / "pixelrnn.ipynb"))
+    exec(compile(code, "pixelrnn.ipynb", "exec"), module.__dict__)
+    return module
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=120.0, help="training time of each model (default 120)")
+    ap.add_argument("--hidden", type=int, default=128, help="LSTM size of both models (default 128)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    sol = load_solution()
+    data = load_dataset("sprites")
+    K, (H, W) = data.num_colors, data.image_shape
+    train_seq, test_seq = data.sequences("train"), data.sequences("test")
+    print(f"sprites: {len(train_seq)} train / {len(test_seq)} test images of {H}x{W}, K={K}; device {device}; "
+          f"{args.seconds:.0f} s of training each, hidden {args.hidden}, batch {args.batch_size}, torch threads {torch.get_num_threads()}")
+    results = {}
+    for name, make in [("PixelLSTM", lambda: sol.PixelLSTM(K, args.hidden)), ("PixelLSTMAbove", lambda: sol.PixelLSTMAbove(K, W, args.hidden))]:
+        torch.manual_seed(args.seed)
+        model = make().to(device)
+        start = time.time()
+        hist = sol.train(model, train_seq, 10**9, batch_size=args.batch_size, device=device,
+                         generator=torch.Generator().manual_seed(args.seed), max_seconds=args.seconds, progress=False)
+        seconds = time.time() - start
+        bpp = sol.evaluate_bpp(model, test_seq)
+        results[name] = bpp
+        print(f"{name:15s} held-out {bpp:.3f} bits per pixel  ({len(hist)} steps, {seconds:.0f} s training on {device})", flush=True)
+    plain, above = results["PixelLSTM"], results["PixelLSTMAbove"]
+    gain = (plain - above) / plain
+    ok = gain >= 0.10
+    print(f"improvement of PixelLSTMAbove over PixelLSTM: {100 * gain:.1f}% ({'OK' if ok else 'FAIL'}: must be at least 10%)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
