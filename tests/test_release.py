@@ -88,7 +88,7 @@ def test_audit_catches_leaks(toykit, tmp_path):
     (out / "assignments" / "toy" / "notes.txt").write_text("### BEGIN HIDDEN TESTS\n")
     (out / "autograder").mkdir()
     problems = [str(p) for p in release.audit_release(out)]
-    assert any("leak.py: contains a solution line" in p for p in problems)
+    assert any("leak.py: contains 1 solution line(s)" in p for p in problems)
     assert any("notes.txt: contains the marker '### BEGIN HIDDEN TESTS'" in p for p in problems)
     assert any("hidden folder in the release" in p for p in problems)
 
