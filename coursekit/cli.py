@@ -130,6 +130,15 @@ def _cmd_grade(args) -> int:
     return 0
 
 
+def _cmd_reference(args) -> int:
+    from .envinfo import environment_line
+    from .reference import build_reference
+
+    print(environment_line())
+    res = build_reference(args.assignment or None, args.profile or None, evaluators=not args.no_evaluators, check=args.check)
+    return 1 if res.drift else 0
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -228,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--call-timeout", type=float, help="seconds for one call into student code (default: the profile's)")
     g.add_argument("--force", action="store_true", help="grade again even where a report exists")
     g.set_defaults(func=_cmd_grade)
+
+    f = sub.add_parser(
+        "reference",
+        help="TA: rerun the reference solutions and rewrite every reference output (expected values, thresholds, evaluators, pictures)",
+        description="Train the evaluator networks, run each assignment's make_expected.py (reference solution, several seeds, "
+        "each grading profile) and write autograder/*/expected.json, the feedback's reference pictures and "
+        "autograder/reference/manifest.json. With --check, rebuild in a scratch folder and report drift instead of writing.",
+    )
+    f.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable; default: all)")
+    f.add_argument("-p", "--profile", action="append", choices=["smoke", "full"], help="only this grading profile (repeatable; default: all)")
+    f.add_argument("--no-evaluators", action="store_true", help="keep the evaluator networks as they are")
+    f.add_argument("--check", action="store_true", help="report files that would change; write nothing; exit 1 on drift")
+    f.set_defaults(func=_cmd_reference)
 
     m = sub.add_parser("demo", help="the main job on the embedded data: build and audit the release, grade example submissions")
     m.add_argument("--out", help="folder for the release, the example submissions and their grades (default: out/demo in the kit)")

@@ -9,7 +9,7 @@ from PIL import Image
 
 from coursekit.cli import build_parser, main
 
-SUBCOMMANDS = [[], ["data"], ["data", "show"], ["data", "fetch"], ["data", "build"], ["data", "info"], ["data", "export"], ["release"], ["check"], ["grade"], ["demo"], ["env"]]
+SUBCOMMANDS = [[], ["data"], ["data", "show"], ["data", "fetch"], ["data", "build"], ["data", "info"], ["data", "export"], ["release"], ["check"], ["grade"], ["reference"], ["demo"], ["env"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w) or "coursekit")

@@ -86,6 +86,7 @@ def build(profiles: list[str] | None = None, previous: dict | None = None, log=p
     all_profiles = json.loads((HERE / "profiles.json").read_text())
     profiles = profiles or list(all_profiles)
     ref, probes = reference_module(), _module(HERE / "probes.py", "pixelrnn_probes")
+    _LAST.update(ref=ref, probes=probes, config=all_profiles[profiles[0]]["train"])
     case = loss_case()
     out = probes.probe_loss(ref, **case)
     expected = {
@@ -100,6 +101,24 @@ def build(profiles: list[str] | None = None, previous: dict | None = None, log=p
         t = expected["training"][name]
         log(f"  threshold {t['threshold_bpp']} bits per pixel (mean {t['reference_mean']}, std {t['reference_std']}; colour frequencies alone {t['colour_frequencies_bpp']})")
     return expected
+
+
+_LAST: dict = {}  # what build() trained, reused by pictures()
+
+
+def pictures(dest: Path, log=print) -> None:
+    """Reference samples and completions for the feedback pages (after build())."""
+    from coursekit.data import load_dataset
+    from coursekit.plot import save_grid
+
+    ref, probes, cfg = _LAST["ref"], _LAST["probes"], _LAST["config"]
+    palette = load_dataset(cfg["dataset"]).palette
+    s = probes.probe_sample(ref, cfg, GRADED_SEED, n=16, temperature=1.0, sample_seed=0)["samples"]
+    save_grid(s, palette, dest / "samples_of_the_reference.png", ncols=8)
+    _, test, _, h, w = probes.grading_data(cfg)
+    c = probes.probe_complete(ref, cfg, GRADED_SEED, n=6, n_known=h * w // 2, temperature=1.0, sample_seed=0)["completed"]
+    save_grid(torch.cat([test[:6].reshape(6, h, w), c]), palette, dest / "completions_of_the_reference_50pct_covered.png", ncols=6)
+    log(f"pixelrnn: reference pictures in {dest}")
 
 
 def main() -> None:

@@ -1,0 +1,178 @@
+"""Expected values and thresholds of the VAE graders, measured from the reference solution.
+
+    python autograder/vae/make_expected.py [--profiles smoke full] [--seeds 0 1 2]
+
+The reference is the solution notebook's own code (``solutions/vae/vae.ipynb``, extracted
+without its training and plotting cells), run through the very probes the graders use
+(``probes.py``), in this process, with one torch thread. Writes ``expected.json``:
+
+- ``negative_elbo``: the reference's (loss, reconstruction, kl) on ``probes.fixed_inputs(seed)``;
+- ``training.<profile>``: for the profile's budget (``profiles.json``), the held-out negative ELBO
+  and the sample metrics of the reference trained with each seed, their mean and std, and the
+  thresholds, by the rule in ``THRESHOLD_RULE``.
+
+The graders import ``sample_metrics`` from here, so grader and reference compute the metrics
+the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+ELBO_SEEDS = (0, 1, 2)
+K_STD, REL = 3.0, {"heldout_bpp": 0.03, "fid": 0.25, "coverage": 0.15}
+THRESHOLD_RULE = ("lower-is-better (held-out bpp, FID): mean + max(3 * std, r * mean); higher-is-better (coverage): "
+                  "max(mean - max(3 * std, r * mean), 0.05); r = 0.03 for bpp, 0.25 for FID, 0.15 for coverage; over the reference "
+                  "runs of the listed seeds, same budget, rounded outwards to 3 decimals. Copying: at most 5% exact training copies, and the "
+                  "data-copying test's Z_U in the evaluator's feature space >= min(-3, mean - max(3 * std, 1)) of the reference runs. "
+                  "At this small budget the reference's samples are near-average icons, close to many training images, so its own "
+                  "Z_U (pixels and features) ranges from about +0.6 to -8: the Z_U bound is loose and the exact-copy fraction is what "
+                  "catches a sampler that returns training images. The pixel-space Z_U is recorded, not graded.")
+COVERAGE_FLOOR = 0.05  # a collapsed sampler (one image repeated) covers almost nothing
+REFERENCE_SEEDS = [0, 1, 2]  # training runs per profile (each a few minutes on a CPU)
+METRIC_SEED = 0  # the generator of evaluate_samples (its subsets), the same for everyone
+
+
+def load_probes() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("_vae_probes", HERE / "probes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def load_reference() -> types.ModuleType:
+    from coursekit import paths
+    from coursekit.notebook import extract_code, read_notebook
+
+    path = paths.solutions_dir() / "vae" / "vae.ipynb"
+    module = types.ModuleType("vae_reference")
+    module.__file__ = str(path)
+    exec(compile(extract_code(read_notebook(path)), str(path), "exec"), module.__dict__)
+    return module
+
+
+def profiles() -> dict:
+    return json.loads((HERE / "profiles.json").read_text())
+
+
+_EVAL = {}
+
+
+def sample_metrics(samples) -> dict:
+    """The sample metrics the graders use: coursekit.metrics.evaluate_samples against the sprites' training split."""
+    from coursekit.data import load_dataset
+    from coursekit.metrics import evaluate_samples, load_evaluator, reference_evaluator_path
+
+    if not _EVAL:
+        _EVAL["data"] = load_dataset("sprites")
+        _EVAL["evaluator"] = load_evaluator(reference_evaluator_path("sprites"))
+    samples = torch.as_tensor(samples).long().cpu()
+    from coursekit.metrics import data_copying_test
+
+    data, ev = _EVAL["data"], _EVAL["evaluator"]
+    rep = evaluate_samples(samples, data, ev, generator=torch.Generator().manual_seed(METRIC_SEED))
+    # the copying test in the evaluator's feature space too: a VAE's smooth samples sit close to training images in pixel space
+    feat = data_copying_test(samples, data.tensors("train")[0], data.tensors("test")[0], data.palette, space="features", evaluator=ev)
+    rep["copying_z_features"] = feat["z_score"]
+    return {k: (bool(v) if isinstance(v, (bool, np.bool_)) else float(v)) for k, v in rep.items()}
+
+
+def train_run(probes, ref, prof: dict, seed: int) -> dict:
+    start = time.time()
+    out = probes.probe_train(ref, steps=prof["train_steps"], batch_size=prof["batch_size"], lr=prof["lr"], num_samples=prof["num_samples"], run_seed=seed)
+    seconds = time.time() - start
+    from coursekit.metrics import negative_elbo_to_bpp
+
+    m = sample_metrics(out["samples"])
+    return {"heldout_nats": round(out["heldout_nats"], 3), "heldout_bpp": round(negative_elbo_to_bpp(out["heldout_nats"], out["height"], out["width"]), 4),
+            "fid": round(m["fid"], 3), "coverage": round(m["coverage"], 4), "copying_z": round(m["copying_z"], 3),
+            "copying_z_features": round(m["copying_z_features"], 3), "exact_copy_fraction": m["exact_copy_fraction"],
+            "copying": m["copying"], "seconds": round(seconds, 1)}
+
+
+def thresholds(runs: list[dict]) -> dict:
+    out = {}
+    for key, higher_is_better in (("heldout_bpp", False), ("fid", False), ("coverage", True)):
+        v = np.array([r[key] for r in runs], dtype=np.float64)
+        mean, std = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        margin = max(K_STD * std, REL[key] * abs(mean))
+        if higher_is_better:
+            thr = max(math.floor((mean - margin) * 1000) / 1000, COVERAGE_FLOOR)
+            out[key] = {"mean": round(mean, 4), "std": round(std, 4), "min": thr}
+        else:
+            thr = math.ceil((mean + margin) * 1000) / 1000
+            out[key] = {"mean": round(mean, 4), "std": round(std, 4), "max": thr}
+    for key in ("copying_z", "copying_z_features"):
+        z = np.array([r[key] for r in runs], dtype=np.float64)
+        zm, zs = float(z.mean()), float(z.std(ddof=1)) if len(z) > 1 else 0.0
+        out[key] = {"mean": round(zm, 4), "std": round(zs, 4), "min": math.floor(min(-3.0, zm - max(3 * zs, 1.0)) * 1000) / 1000}
+    out["exact_copy_fraction"] = {"max": 0.05}
+    return out
+
+
+def build(profile_names: list[str] | None = None, previous: dict | None = None, log=print, seeds: list[int] | None = None,
+          only_elbo: bool = False, rethreshold: bool = False) -> dict:
+    """expected.json's content (``coursekit reference`` calls this); profiles not rebuilt are kept from ``previous``."""
+    torch.set_num_threads(1)
+    seeds = seeds or REFERENCE_SEEDS
+    probes, ref = load_probes(), load_reference()
+    expected = json.loads(json.dumps(previous)) if previous else {}
+    expected.update({"assignment": "vae", "made_by": "autograder/vae/make_expected.py from solutions/vae/vae.ipynb"})
+    elbo = {}
+    for seed in ELBO_SEEDS:
+        parts = probes.probe_negative_elbo(ref, case=seed)["parts"]
+        elbo[str(seed)] = [round(float(p), 5) for p in parts]
+    expected["negative_elbo"] = elbo
+    if rethreshold:
+        expected["threshold_rule"] = THRESHOLD_RULE
+        for block in expected.get("training", {}).values():
+            block["thresholds"] = thresholds(list(block["runs"].values()))
+    elif not only_elbo:
+        expected.setdefault("training", {})
+        expected["threshold_rule"] = THRESHOLD_RULE
+        for name in profile_names or list(profiles()):
+            prof = profiles()[name]
+            budget = {k: prof[k] for k in ("train_steps", "batch_size", "lr", "num_samples")}
+            same = [b for b in expected["training"].values() if b.get("budget") == budget and b.get("reference_seeds") == seeds]
+            runs = dict(same[0]["runs"]) if same else {}  # a profile with the same budget shares the measured runs
+            for seed in seeds:
+                if str(seed) not in runs:
+                    runs[str(seed)] = train_run(probes, ref, prof, seed)
+                    log(f"vae {name} seed {seed}: {runs[str(seed)]}")
+            expected["training"][name] = {
+                "budget": budget,
+                "graded_seed": 0, "reference_seeds": seeds, "runs": runs,
+                "thresholds": thresholds(list(runs.values())),
+                "measured_on": f"{'cuda' if torch.cuda.is_available() else 'cpu'}, torch {torch.__version__}, 1 thread",
+            }
+    return expected
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profiles", nargs="+", default=["smoke", "full"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=REFERENCE_SEEDS)
+    ap.add_argument("--only-elbo", action="store_true", help="recompute the fixed-input values only, keep the training part")
+    ap.add_argument("--rethreshold", action="store_true", help="recompute the thresholds from the stored runs (no training)")
+    args = ap.parse_args(argv)
+    path = HERE / "expected.json"
+    previous = json.loads(path.read_text()) if path.is_file() else None
+    expected = build(args.profiles, previous, seeds=args.seeds, only_elbo=args.only_elbo, rethreshold=args.rethreshold)
+    path.write_text(json.dumps(expected, indent=1) + "\n")
+    print("wrote", path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Probes of assignment 2 (VAE): run inside the student's sandboxed process, return plain data.
+
+They call the student's code (``sub``) on inputs made here from seeds and return what the
+graders compare; they hold no expected values. ``fixed_inputs`` is also imported by the
+graders and by ``make_expected.py`` (from this file), so both sides build the same inputs.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+SPRITE_K, SPRITE_H, SPRITE_W = 167, 20, 20
+
+
+def fixed_inputs(seed, B=6, K=7, H=5, W=4, D=3):
+    """Made-up logits, images, means, log-variances and noise for the loss graders."""
+    g = torch.Generator().manual_seed(int(seed))
+    return {
+        "logits": torch.randn(B, K, H, W, generator=g) * 2.0,
+        "x": torch.randint(0, K, (B, H, W), generator=g),
+        "mu": torch.randn(B, D, generator=g),
+        "logvar": torch.randn(B, D, generator=g) * 1.5,
+        "eps": torch.randn(B, D, generator=g),
+    }
+
+
+def _tensor(x):
+    return x if torch.is_tensor(x) else torch.as_tensor(x)
+
+
+def _describe(obj):
+    """Plain description of a value the student returned (type and shape), for shape messages."""
+    if torch.is_tensor(obj):
+        return {"kind": "tensor", "shape": list(obj.shape), "dtype": str(obj.dtype)}
+    if isinstance(obj, (tuple, list)):
+        return {"kind": type(obj).__name__, "len": len(obj)}
+    return {"kind": type(obj).__name__}
+
+
+# --- shapes ---------------------------------------------------------------------------------
+def probe_shapes(sub, K, H, W, D, B, hidden=16):
+    torch.manual_seed(0)
+    x = torch.randint(0, K, (B, H, W))
+    out = {}
+    enc = sub.Encoder(K, H, W, latent_dim=D, hidden=hidden)
+    res = enc(x)
+    out["encoder"] = _describe(res)
+    if isinstance(res, (tuple, list)):
+        out["encoder_parts"] = [_describe(r) for r in res]
+    dec = sub.Decoder(K, H, W, latent_dim=D, hidden=hidden)
+    out["decoder"] = _describe(dec(torch.randn(B, D)))
+    model = sub.VAE(K, H, W, latent_dim=D, hidden=hidden)
+    res = model(x, eps=torch.randn(B, D))
+    out["vae"] = _describe(res)
+    if isinstance(res, (tuple, list)):
+        out["vae_parts"] = [_describe(r) for r in res]
+    out["has_encoder"] = isinstance(getattr(model, "encoder", None), torch.nn.Module)
+    out["has_decoder"] = isinstance(getattr(model, "decoder", None), torch.nn.Module)
+    return out
+
+
+# --- the loss's parts ---------------------------------------------------------------------
+def probe_reparameterize(sub, case):
+    inp = fixed_inputs(case)
+    z = sub.reparameterize(inp["mu"], inp["logvar"], inp["eps"])
+    again = sub.reparameterize(inp["mu"], inp["logvar"], inp["eps"])
+    return {"z": _tensor(z), "again": _tensor(again)}
+
+
+def probe_kl(sub, case):
+    inp = fixed_inputs(case)
+    B, D = inp["mu"].shape
+    return {
+        "random": _tensor(sub.kl_divergence(inp["mu"], inp["logvar"])),
+        "prior": _tensor(sub.kl_divergence(torch.zeros(B, D), torch.zeros(B, D))),
+        # mean 0 and variance 4 in every dimension: pins the log-variance convention
+        "wide": _tensor(sub.kl_divergence(torch.zeros(B, D), torch.full((B, D), math.log(4.0)))),
+    }
+
+
+def probe_reconstruction(sub, case):
+    inp = fixed_inputs(case)
+    return {"rec": _tensor(sub.reconstruction_nll(inp["logits"], inp["x"]))}
+
+
+def probe_negative_elbo(sub, case):
+    inp = fixed_inputs(case)
+    out = sub.negative_elbo(inp["logits"], inp["x"], inp["mu"], inp["logvar"])
+    if not isinstance(out, (tuple, list)):
+        return {"kind": type(out).__name__, "parts": []}
+    return {"kind": "tuple", "parts": [_tensor(v).detach().float() for v in out]}
+
+
+def probe_gradients(sub, case, K=5, H=8, W=8, D=3, B=4):
+    """Gradients through the sample: of sum(w * z) w.r.t. mu and logvar, and of the VAE's reconstruction w.r.t. its encoder."""
+    inp = fixed_inputs(case)
+    mu = inp["mu"].clone().requires_grad_()
+    logvar = inp["logvar"].clone().requires_grad_()
+    w = torch.linspace(-1.0, 1.0, mu.numel()).reshape(mu.shape)
+    z = sub.reparameterize(mu, logvar, inp["eps"])
+    out = {"z_requires_grad": bool(torch.is_tensor(z) and z.requires_grad)}
+    if out["z_requires_grad"]:
+        (w * z).sum().backward()
+    out["mu_grad"] = mu.grad if mu.grad is not None else torch.zeros(0)
+    out["logvar_grad"] = logvar.grad if logvar.grad is not None else torch.zeros(0)
+    torch.manual_seed(int(case))
+    model = sub.VAE(K, H, W, latent_dim=D, hidden=8)
+    x = torch.randint(0, K, (B, H, W))
+    logits, _, _ = model(x, eps=torch.randn(B, D))
+    rec = F.cross_entropy(logits, x, reduction="sum")  # the reconstruction term only, computed here
+    encoder = getattr(model, "encoder", None)
+    params = [p for p in encoder.parameters() if p.requires_grad] if isinstance(encoder, torch.nn.Module) else []
+    if rec.requires_grad:
+        rec.backward()
+    out["encoder_grad_norm"] = float(sum(float(p.grad.abs().sum()) for p in params if p.grad is not None))
+    out["has_encoder"] = bool(params)
+    return out
+
+
+# --- training, held-out negative ELBO and samples -------------------------------------------
+def heldout_negative_elbo(model, x, seed):
+    """Mean over the images of reconstruction + KL (nats per image), one z per image; computed here, not with the student's loss."""
+    model.eval()
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(int(seed))
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(x), 256):
+            xb = x[i : i + 256].to(device)
+            mu, logvar = model.encoder(xb)
+            eps = torch.randn(mu.shape, generator=g).to(device)
+            logits = model.decoder(mu + torch.exp(0.5 * logvar) * eps)
+            rec = F.cross_entropy(logits.float(), xb, reduction="none").flatten(1).sum(1)
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+            total += float((rec + kl).sum())
+    return total / len(x)
+
+
+def probe_train(sub, steps, batch_size, lr, num_samples, latent_dim=10, run_seed=0):
+    """Train the student's VAE with the student's train() on the sprites' training split; held-out negative ELBO and samples."""
+    from coursekit.data import load_dataset
+
+    data = load_dataset("sprites")
+    x_train, _ = data.tensors("train")
+    x_test, _ = data.tensors("test")
+    K, (H, W) = data.num_colors, data.image_shape
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(int(run_seed))
+    model = sub.VAE(K, H, W, latent_dim=latent_dim).to(device)
+    hist = sub.train(model, x_train, int(steps), batch_size=int(batch_size), lr=float(lr), device=device,
+                     generator=torch.Generator().manual_seed(int(run_seed)), progress=False)
+    losses = [float(v) for v in (hist.get("loss", []) if isinstance(hist, dict) else [])]
+    nats = heldout_negative_elbo(model, x_test, seed=1000 + int(run_seed))
+    samples = sub.sample(model, int(num_samples), generator=torch.Generator().manual_seed(2000 + int(run_seed)))
+    samples = _tensor(samples).detach().cpu()
+    return {"heldout_nats": nats, "height": H, "width": W, "losses": losses[::max(1, len(losses) // 200)],
+            "samples": samples,
+            "device": str(device)}
+
+
+# --- the lecture's pictures and the extension -------------------------------------------------
+def probe_interpolate_traversal(sub, case, K=5, H=8, W=8, D=4):
+    torch.manual_seed(int(case))
+    model = sub.VAE(K, H, W, latent_dim=D, hidden=8)
+    model.eval()
+    x = torch.randint(0, K, (2, H, W))
+    path = _tensor(sub.interpolate(model, x[0], x[1], steps=5)).cpu()
+    values = torch.linspace(-2.0, 2.0, 3)
+    z0 = torch.randn(D)
+    grid = _tensor(sub.latent_traversal(model, z0, (1, 3), values)).cpu()
+    with torch.no_grad():
+        mu, _ = model.encoder(x)
+        t = torch.linspace(0, 1, 5)[:, None]
+        line = (1 - t) * mu[0] + t * mu[1]
+        path_here = model.decoder(line).argmax(1)
+        codes = z0.repeat(9, 1)
+        codes[:, 1] = values.repeat_interleave(3)
+        codes[:, 3] = values.repeat(3)
+        grid_here = model.decoder(codes).argmax(1).reshape(3, 3, H, W)
+    return {"path": path, "path_here": path_here, "grid": grid, "grid_here": grid_here}
+
+
+def probe_conditional(sub, case, K=5, H=8, W=8, D=3, C=4, B=4):
+    torch.manual_seed(int(case))
+    model = sub.ConditionalVAE(K, H, W, C, latent_dim=D, hidden=8)
+    x = torch.randint(0, K, (B, H, W))
+    y = torch.tensor([0, 1, 2, 3])[:B]
+    eps = torch.zeros(B, D)
+    res = model(x, y, eps=eps)
+    out = {"forward": _describe(res)}
+    if isinstance(res, (tuple, list)) and len(res) == 3:
+        out["parts"] = [_describe(r) for r in res]
+        other = model(x, (y + 1) % C, eps=eps)[0]
+        out["label_changes_output"] = bool(not torch.allclose(res[0], other))
+    styled = sub.in_the_style_of(model, x[:2], y[:2], torch.tensor([3, 0, 1]))
+    out["styled"] = _describe(styled)
+    return out

@@ -1,0 +1,92 @@
+"""Graders of training: the student's VAE trained with the student's train() for a fixed, seeded budget.
+
+One probe call trains (profile budget, ``profiles.json``) and returns the held-out negative ELBO
+(computed by the probe from the model's encoder and decoder, not with the student's loss) and
+samples; the three tests share it. Thresholds: ``expected.json`` (``make_expected.py``).
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+from coursekit.metrics import negative_elbo_to_bpp
+
+HERE = Path(__file__).parent
+EXPECTED = json.loads((HERE / "expected.json").read_text())
+_spec = importlib.util.spec_from_file_location("_vae_make_expected_for_graders", HERE / "make_expected.py")
+MX = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(MX)
+
+_CACHE: dict = {}
+
+
+def _trained(probe, profile):
+    """The training probe's result, run once per grading session (a failure is re-raised for every test)."""
+    key = profile["name"]
+    if key not in _CACHE:
+        exp = EXPECTED["training"][key]
+        try:
+            _CACHE[key] = ("ok", probe("train", run_seed=exp["graded_seed"], steps=profile["train_steps"], batch_size=profile["batch_size"], lr=profile["lr"],
+                                       num_samples=profile["num_samples"], timeout=profile.get("call_timeout")))
+        except Exception as e:  # noqa: BLE001 - the same failure for every test that needs training
+            _CACHE[key] = ("error", e)
+    status, value = _CACHE[key]
+    if status == "error":
+        raise value
+    return value
+
+
+def _metrics(r, profile):
+    key = ("metrics", profile["name"])
+    if key not in _CACHE:
+        _CACHE[key] = MX.sample_metrics(r["samples"])
+    return _CACHE[key]
+
+
+def _thresholds(profile):
+    return EXPECTED["training"][profile["name"]]["thresholds"]
+
+
+def _check_samples(r, n):
+    s = r["samples"]
+    shape = tuple(s.shape)
+    assert shape == (n, r["height"], r["width"]), f"sample(model, n) should return (n, H, W) images, got shape {shape}"
+    assert not s.is_floating_point() and int(s.min()) >= 0 and int(s.max()) < 167, "samples should be long colour indices in 0..K-1 (the argmax over the decoder's K logits)"
+
+
+def test_heldout_negative_elbo(probe, profile, attach):
+    r = _trained(probe, profile)
+    if r["losses"]:
+        attach.curve("your training loss (negative ELBO, nats per image)", r["losses"])
+    bpp = negative_elbo_to_bpp(r["heldout_nats"], r["height"], r["width"])
+    limit = _thresholds(profile)["heldout_bpp"]["max"]
+    assert bpp == bpp and bpp <= limit, (
+        f"after training with your train() for the graders' budget ({profile['train_steps']} steps of {profile['batch_size']} images), "
+        f"the held-out negative ELBO is {bpp:.3f} bits per pixel, above the threshold set from the reference solution: "
+        "check that the loss is the negative ELBO (reconstruction summed over pixels + KL, mean over the batch), that the "
+        "optimiser steps every batch, and that the default learning rate trains")
+
+
+def test_sample_quality(probe, profile, attach):
+    r = _trained(probe, profile)
+    _check_samples(r, profile["num_samples"])
+    from coursekit.data import load_dataset
+
+    attach.grid("your samples", r["samples"][:32], load_dataset("sprites").palette)
+    m, t = _metrics(r, profile), _thresholds(profile)
+    problems = []
+    if not m["fid"] <= t["fid"]["max"]:
+        problems.append(f"FID {m['fid']:.1f} is too high (samples unlike the sprites)")
+    if not m["coverage"] >= t["coverage"]["min"]:
+        problems.append(f"coverage {m['coverage']:.2f} is too low (samples miss much of the data's variety, e.g. all alike)")
+    assert not problems, ("your VAE's samples (sample(model, n) after the graders' training) fall short of the reference: " + "; ".join(problems)
+                          + ". Samples should decode z ~ N(0, I) from the prior and take the most likely colour of each pixel")
+
+
+def test_samples_are_not_copies(probe, profile):
+    r = _trained(probe, profile)
+    _check_samples(r, profile["num_samples"])
+    m, t = _metrics(r, profile), _thresholds(profile)
+    assert m["exact_copy_fraction"] <= t["exact_copy_fraction"]["max"] and m["copying_z_features"] >= t["copying_z_features"]["min"], (
+        f"the data-copying test flags your samples as copies of training images (Z_U = {m['copying_z_features']:.1f} in feature space, "
+        f"{100 * m['exact_copy_fraction']:.0f}% exact copies): sample() should decode fresh codes z ~ N(0, I), not return or encode training images")

@@ -1,0 +1,147 @@
+"""``coursekit reference``: the TA's one command that regenerates every reference output.
+
+It runs the reference solutions and writes what the graders compare against:
+
+- the evaluator network of each data set (``autograder/reference/evaluator_<name>.pt``),
+  trained on its training split, which the sample-quality metrics use;
+- per assignment, ``autograder/<assignment>/expected.json`` from its ``make_expected.py``
+  (expected values on fixed inputs, and thresholds measured over several seeds in each
+  grading profile, each with its rule), and the reference pictures shown in feedback
+  (``autograder/<assignment>/reference/feedback/*.png``) where it makes them;
+- ``autograder/reference/manifest.json``: versions, seeds, device, and a SHA-256 of every file.
+
+Everything is built in a staging folder first; ``check=True`` compares it with the files in
+place and reports drift instead of writing. A ``make_expected.py`` provides
+``build(profiles, previous, log) -> dict`` and may provide ``pictures(dest, log)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+
+EVALUATOR_DATASETS = ("sprites", "digits")
+EVALUATOR_SEED = 0
+
+
+@dataclass
+class ReferenceResult:
+    written: list[Path] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)  # with check=True: files that differ or are missing
+    seconds: float = 0.0
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_make_expected(assignment: str):
+    path = paths.autograder_dir() / assignment / "make_expected.py"
+    spec = importlib.util.spec_from_file_location(f"make_expected_{assignment}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    if not hasattr(mod, "build"):
+        raise RuntimeError(f"{path}: has no build(profiles, previous, log) function")
+    return mod
+
+
+def reference_assignments() -> list[str]:
+    root = paths.autograder_dir()
+    return sorted(p.parent.name for p in root.glob("*/make_expected.py"))
+
+
+def _stage_evaluators(stage: Path, log) -> list[str]:
+    from .metrics.evaluator import build_reference_evaluator
+
+    rels = []
+    for name in EVALUATOR_DATASETS:
+        rel = f"reference/evaluator_{name}.pt"
+        t0 = time.time()
+        build_reference_evaluator(name, stage / rel, seed=EVALUATOR_SEED)
+        log(f"evaluator for {name}: {time.time() - t0:.1f} s")
+        rels.append(rel)
+    return rels
+
+
+def _stage_assignment(assignment: str, profiles: list[str] | None, stage: Path, log) -> list[str]:
+    mod = _load_make_expected(assignment)
+    current = paths.autograder_dir() / assignment / "expected.json"
+    previous = json.loads(current.read_text()) if current.is_file() else None
+    expected = mod.build(profiles, previous, log=log)
+    rel = f"{assignment}/expected.json"
+    (stage / assignment).mkdir(parents=True, exist_ok=True)
+    (stage / rel).write_text(json.dumps(expected, indent=1) + "\n")
+    rels = [rel]
+    if hasattr(mod, "pictures"):
+        pic_dir = stage / assignment / "reference" / "feedback"
+        pic_dir.mkdir(parents=True, exist_ok=True)
+        mod.pictures(pic_dir, log=log)
+        rels += [f"{assignment}/reference/feedback/{p.name}" for p in sorted(pic_dir.glob("*.png"))]
+    return rels
+
+
+def _manifest(stage: Path, rels: list[str], profiles: list[str] | None) -> dict:
+    from .envinfo import describe_environment
+
+    env = describe_environment()
+    return {
+        "made_by": "coursekit reference",
+        "versions": {k: env[k] for k in ("coursekit", "python", "torch", "numpy", "nbgrader")},
+        "device": env["device"],
+        "profiles": profiles or "all",
+        "evaluator_seed": EVALUATOR_SEED,
+        "files": {rel: _sha(stage / rel) for rel in sorted(rels)},
+    }
+
+
+def build_reference(assignments: list[str] | None = None, profiles: list[str] | None = None, evaluators: bool = True,
+                    check: bool = False, log=print) -> ReferenceResult:
+    """Rebuild the reference outputs (or, with ``check``, report where the files in place differ)."""
+    import torch
+
+    t0 = time.time()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the same files on every run, and no slow-down on a busy machine
+    known = reference_assignments()
+    assignments = known if assignments is None else assignments
+    unknown = [a for a in assignments if a not in known]
+    if unknown:
+        raise ValueError(f"no make_expected.py for {unknown}; assignments with reference outputs: {known}")
+    result = ReferenceResult()
+    root = paths.autograder_dir()
+    with tempfile.TemporaryDirectory(prefix="coursekit-reference-") as tmp:
+        stage = Path(tmp)
+        rels = _stage_evaluators(stage, log) if evaluators else []
+        for a in assignments:
+            rels += _stage_assignment(a, profiles, stage, log)
+        for rel in rels:
+            target = root / rel
+            if check:
+                if not target.is_file() or _sha(target) != _sha(stage / rel):
+                    result.drift.append(rel)
+                    log(f"DRIFT: {rel} differs from what the reference solution gives now")
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(stage / rel, target)
+            result.written.append(target)
+        if not check:
+            manifest_path = root / "reference" / "manifest.json"
+            manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"files": {}}
+            new = _manifest(stage, rels, profiles)
+            new["files"] = {**manifest.get("files", {}), **new["files"]}
+            manifest_path.parent.mkdir(parents=True, exist_ok=True)
+            manifest_path.write_text(json.dumps(new, indent=1) + "\n")
+            result.written.append(manifest_path)
+    torch.set_num_threads(threads)
+    result.seconds = time.time() - t0
+    log(("no drift" if not result.drift else f"{len(result.drift)} file(s) drifted") if check else f"wrote {len(result.written)} files")
+    log(f"reference outputs: {result.seconds:.0f} s")
+    return result
