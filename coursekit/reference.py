@@ -40,7 +40,29 @@ class ReferenceResult:
 
 
 def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """SHA-256 of a file's content. For torch files, of the tensors and values they hold: torch.save
+    writes a random serialization id into every file, so their bytes differ from save to save."""
+    if path.suffix != ".pt":
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    import torch
+
+    h = hashlib.sha256()
+
+    def walk(obj, key=""):
+        if isinstance(obj, torch.Tensor):
+            h.update(f"{key}:{obj.dtype}:{tuple(obj.shape)}".encode())
+            h.update(obj.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(obj, dict):
+            for k in sorted(obj, key=str):
+                walk(obj[k], f"{key}/{k}")
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(v, f"{key}[{i}]")
+        else:
+            h.update(f"{key}={obj!r}".encode())
+
+    walk(torch.load(path, map_location="cpu", weights_only=True))
+    return h.hexdigest()
 
 
 def _load_make_expected(assignment: str):
