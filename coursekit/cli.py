@@ -142,7 +142,7 @@ def _cmd_reference(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(out=args.out, jobs=args.jobs, profile=args.profile)
+    return run_demo(out=args.out, jobs=args.jobs, profile=args.profile, mistakes=args.mistakes)
 
 
 def _cmd_env(args) -> int:
@@ -255,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", help="folder for the release, the example submissions and their grades (default: out/demo in the kit)")
     m.add_argument("-j", "--jobs", type=int, default=2, help="submissions graded at once (default: 2)")
     m.add_argument("--profile", choices=["smoke", "full"], help="grading profile (default: by device)")
+    m.add_argument("--mistakes", type=int, default=2, help="typical mistakes graded per assignment (default: 2)")
     m.set_defaults(func=_cmd_demo)
 
     e = sub.add_parser("env", help="print versions and the compute device")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, log=print) -> int:
+def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, mistakes: int = 2, log=print) -> int:
     from . import paths, release
     from .data import load_dataset
     from .envinfo import environment_line
@@ -33,7 +33,7 @@ def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, 
 
     assignments = graded_assignments()
     for a in assignments:
-        made = make_examples(a, out / "submissions")
+        made = make_examples(a, out / "submissions", max_mistakes=mistakes)
         log(f"{a}: example submissions {', '.join(made)}")
     log(f"grading {out / 'submissions'} ...")
     reports = grade_batch([out / "submissions"], out / "grades", assignments, jobs=jobs, options=GradeOptions(profile=profile))

@@ -48,8 +48,9 @@ def apply_mistake(nb: nbformat.NotebookNode, replacements: list[tuple[str, str]]
     return nb
 
 
-def make_examples(assignment: str, dest: str | Path) -> dict[str, Path]:
-    """Write example submissions ``dest/<name>/<assignment>.ipynb``; returns {name: notebook}."""
+def make_examples(assignment: str, dest: str | Path, max_mistakes: int | None = None) -> dict[str, Path]:
+    """Write example submissions ``dest/<name>/<assignment>.ipynb`` (the first ``max_mistakes`` mistakes,
+    default all); returns {name: notebook}."""
     from ..release import student_notebook
 
     dest = Path(dest)
@@ -58,7 +59,7 @@ def make_examples(assignment: str, dest: str | Path) -> dict[str, Path]:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     examples = {"reference": solution, "untouched": student_notebook(solution)}
-    for name, m in load_mistakes(assignment).items():
+    for name, m in list(load_mistakes(assignment).items())[:max_mistakes]:
         examples[name] = apply_mistake(solution, m["replace"], name)
     written = {}
     for name, nb in examples.items():
