@@ -7,13 +7,14 @@ proves each fails the grader aimed at it (``fails``), with a message the student
 
 MISTAKES = {
     "wrong_shape": {  # logits laid out (B, K, T), as F.cross_entropy would want them
-        "replace": [("        h, _ = self.lstm(inp)\n        return self.head(h)", "        h, _ = self.lstm(inp)\n        return self.head(h).transpose(1, 2)")],
+        "replace": [("        h, _ = self.lstm(torch.cat([shift_right(e, 1), shift_right(e, self.width), pos], dim=-1))\n        return self.head(h)",
+                     "        h, _ = self.lstm(torch.cat([shift_right(e, 1), shift_right(e, self.width), pos], dim=-1))\n        return self.head(h).transpose(1, 2)")],
         "fails": ["test_models.py::test_above_output_shape"],
         "passes": ["test_models.py::test_plain_output_shape", "test_encoding_and_loss.py::test_one_hot"],
         "message": "should give logits (B, T, K)",
     },
     "peeking_model": {  # the plain LSTM reads pixel t to predict pixel t
-        "replace": [("h, _ = self.lstm(shift_right(oh, 1))", "h, _ = self.lstm(oh)")],
+        "replace": [("h, _ = self.lstm(shift_right(self.embed(oh), 1))", "h, _ = self.lstm(self.embed(oh))")],
         "fails": ["test_models.py::test_plain_causal"],
         "passes": ["test_models.py::test_above_causal", "test_models.py::test_plain_output_shape"],
         "message": "is not causal",
