@@ -173,37 +173,28 @@ class Sandbox:
         except (BrokenPipeError, OSError):
             pass  # the worker is gone; _receive says how it ended
 
-    def _read_exact(self, n: int, deadline: float, what: str) -> bytes:
+    def _read_some(self, n: int, deadline: float) -> bytes:
+        """Up to ``n`` bytes from the worker; TimeoutError past ``deadline``, EOFError when it is gone."""
         fd = self.proc.stdout.fileno()
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError
+        chunk = os.read(fd, n)
+        if not chunk:
+            raise EOFError
+        return chunk
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
         chunks, got = [], 0
         while got < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                raise TimeoutError
-            chunk = os.read(fd, min(n - got, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            got += len(chunk)
+            chunks.append(self._read_some(min(n - got, 1 << 20), deadline))
+            got += len(chunks[-1])
         return b"".join(chunks)
 
     def _read_line(self, deadline: float) -> bytes:
-        fd = self.proc.stdout.fileno()
         buf = bytearray()
         while not buf.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                raise TimeoutError
-            b = os.read(fd, 1)
-            if not b:
-                raise EOFError
-            buf += b
+            buf += self._read_some(1, deadline)  # byte by byte: the payload after the line stays unread
             if len(buf) > 1 << 16:
                 raise ValueError("protocol header too long")
         return bytes(buf)
@@ -228,7 +219,7 @@ class Sandbox:
         deadline = time.monotonic() + timeout
         try:
             header = json.loads(self._read_line(deadline))
-            payload = self._read_exact(int(header.get("nbytes", 0)), deadline, what) if header.get("nbytes") else b""
+            payload = self._read_exact(int(header.get("nbytes", 0)), deadline) if header.get("nbytes") else b""
         except TimeoutError:
             self.close()
             raise SubmissionError(f"took longer than {timeout:.0f} s while {what} (an endless loop, or far too slow?)") from None
