@@ -15,6 +15,7 @@ Prints:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -64,12 +65,13 @@ def nbgrader_autograde(assignment: str, tmp: Path, timeout: int) -> None:
         f"c = get_config()\nc.CourseDirectory.root = {str(course)!r}\nc.ExecutePreprocessor.timeout = {timeout}\n"
     )
     nbg = [sys.executable, "-m", "nbgrader"]
-    subprocess.run([*nbg, "generate_assignment", assignment, "--force"], cwd=course, check=True, capture_output=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # nbgrader runs `alembic`
+    subprocess.run([*nbg, "generate_assignment", assignment, "--force"], cwd=course, check=True, capture_output=True, env=env)
     sub = course / "submitted" / "alice" / assignment
     sub.mkdir(parents=True)
     shutil.copy(paths.solutions_dir() / assignment / f"{assignment}.ipynb", sub)
     t0 = time.monotonic()
-    proc = subprocess.run([*nbg, "autograde", assignment, "--force"], cwd=course, capture_output=True, text=True)
+    proc = subprocess.run([*nbg, "autograde", assignment, "--force"], cwd=course, capture_output=True, text=True, env=env)
     took = time.monotonic() - t0
     status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"
     print(f"nbgrader autograde of the same notebook, top to bottom: {took:.1f} s ({status})")

@@ -1,0 +1,83 @@
+"""Shared by the GAN graders, make_expected.py and benchmarks/gan_reference.py (grader side only).
+
+- ``sample_metrics(samples)``: the kit's metrics of (M, 20, 20) palette-index samples, computed
+  the same way everywhere (500 samples against 500 random training images, seeded).
+- ``reference_module()``: the solution notebook's code run into a module (the reference).
+- ``load_expected()``: expected.json.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import types
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EXPECTED_PATH = HERE / "expected.json"
+METRIC_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "duplicate_rate", "palette_usage",
+               "pairwise_distance_ratio", "copying_z", "copying_z_features", "exact_copy_fraction", "near_copy_fraction",
+               "copying")
+COPY_SHARE = 0.05  # more than this share of exact (or near) copies of training images is copying
+
+
+def load_expected() -> dict:
+    return json.loads(EXPECTED_PATH.read_text())
+
+
+@functools.lru_cache(maxsize=1)
+def _data_and_evaluator():
+    from coursekit.data import load_dataset
+    from coursekit.metrics import load_evaluator, reference_evaluator_path
+
+    return load_dataset("sprites"), load_evaluator(reference_evaluator_path("sprites"))
+
+
+def sample_metrics(samples, seed: int = 0) -> dict:
+    """Metrics of samples (M, H, W) palette indices: against M random training images, copying test on the test split.
+
+    ``copying`` here is not ``evaluate_samples``' Z_U-based flag: it is more than 5% of the samples
+    being pixel-exact training images, or more than 5% being *near copies*, closer (RGB pixel
+    distance) to their nearest training image than 99% of the held-out test images are to theirs.
+    Meehan's Z_U (``copying_z``, ``copying_z_features``) is kept for information only: it assumes
+    samples spread like the data, and a briefly trained GAN whose samples sit in the dense,
+    simple part of the data gets Z_U = -10 (pixels) and -11.5 (features) with no sample nearer to
+    a training image than the closest held-out image is (reference seed 1, make_expected.py).
+    A generator that returns training images has ~100% exact and near copies.
+    """
+    import torch
+
+    from coursekit.metrics import evaluate_samples
+    from coursekit.metrics.memorisation import _flat_rgb, data_copying_test, nearest_distances
+
+    ds, ev = _data_and_evaluator()
+    samples = torch.as_tensor(samples).long()
+    train, test = ds.tensors("train")[0], ds.tensors("test")[0]
+    rep = evaluate_samples(samples, ds, ev, generator=torch.Generator().manual_seed(seed))
+    feat = data_copying_test(samples, train, test, ds.palette, space="features", evaluator=ev)
+    rep["copying_z_features"] = feat["z_score"]
+    tr = _flat_rgb(train, ds.palette)
+    d_held = nearest_distances(_flat_rgb(test, ds.palette), tr).double()
+    d_samp = nearest_distances(_flat_rgb(samples, ds.palette), tr).double()
+    rep["near_copy_fraction"] = float((d_samp < torch.quantile(d_held, 0.01)).double().mean())
+    rep["copying"] = bool(rep["exact_copy_fraction"] > COPY_SHARE or rep["near_copy_fraction"] > COPY_SHARE)
+    return {k: (bool(rep[k]) if k == "copying" else float(rep[k])) for k in METRIC_KEYS}
+
+
+def probes_module() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("gan_probes", HERE / "probes.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def reference_module(notebook: str | Path | None = None) -> types.ModuleType:
+    """The solution notebook's definitions (train/demo/check cells left out), as a module."""
+    from coursekit import paths
+    from coursekit.notebook import extract_code, read_notebook
+
+    nb = Path(notebook) if notebook else paths.solutions_dir() / "gan" / "gan.ipynb"
+    mod = types.ModuleType("gan_reference")
+    exec(compile(extract_code(read_notebook(nb)), str(nb), "exec"), mod.__dict__)
+    return mod

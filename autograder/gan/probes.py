@@ -1,0 +1,183 @@
+"""Probes of assignment 3 (GAN): run in the student's sandboxed process, return plain data.
+
+They call the student's definitions (``sub.<name>``) and report what happened; every
+comparison with expected values happens in the grader tests (test_*.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+# --- losses ---------------------------------------------------------------------------------
+def _loss_and_grad(fn, *logits):
+    ts = [torch.tensor(v, dtype=torch.float32, requires_grad=True) for v in logits]
+    out = fn(*ts)
+    res = {"value": out.detach().float() if torch.is_tensor(out) else torch.tensor(float("nan")),
+           "is_tensor": torch.is_tensor(out), "shape": list(out.shape) if torch.is_tensor(out) else None}
+    grads = [torch.full_like(t, float("nan")) for t in ts]
+    if torch.is_tensor(out) and out.requires_grad and out.numel() == 1:
+        got = torch.autograd.grad(out.sum(), ts, allow_unused=True)
+        grads = [torch.zeros_like(t) if g is None else g.detach() for t, g in zip(ts, got)]
+    res["grads"] = grads
+    return res
+
+
+def probe_losses(sub, real_logits, fake_logits):
+    """Each loss (value, shape, gradients w.r.t. the logits) on the given logits."""
+    return {
+        "d_loss": _loss_and_grad(sub.d_loss, real_logits, fake_logits),
+        "g_loss_minimax": _loss_and_grad(sub.g_loss_minimax, fake_logits),
+        "g_loss_nonsaturating": _loss_and_grad(sub.g_loss_nonsaturating, fake_logits),
+    }
+
+
+# --- networks -------------------------------------------------------------------------------
+def probe_generator(sub, z_dim, width, batch):
+    torch.manual_seed(0)
+    G = sub.Generator(z_dim, width)
+    z = torch.randn(batch, z_dim, generator=torch.Generator().manual_seed(1))
+    out = G(z).detach()
+    G.eval()
+    with torch.no_grad():
+        ev = G(z)
+    return {"z_dim_attr": getattr(G, "z_dim", None), "shape": list(out.shape), "min": float(out.min()), "max": float(out.max()),
+            "spread_over_batch": float(ev.std(0).mean()), "finite": bool(torch.isfinite(out).all())}
+
+
+def probe_discriminator(sub, width, batch, spectral_norm=False, scale=10.0):
+    torch.manual_seed(0)
+    D = sub.Discriminator(width, spectral_norm=spectral_norm)
+    x = torch.rand(batch, 3, 20, 20, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    out = D(x).detach()
+    res = {"shape": list(out.shape), "finite": bool(torch.isfinite(out).all())}
+    if not spectral_norm:
+        with torch.no_grad():  # logits grow with the weights; probabilities stay in [0, 1]
+            for p in D.parameters():
+                p.mul_(scale)
+            big = D(x)
+        res["scaled_min"], res["scaled_max"] = float(big.min()), float(big.max())
+    return res
+
+
+def probe_conditional(sub, n_classes, z_dim, width, batch):
+    torch.manual_seed(0)
+    G = sub.CondGenerator(n_classes, z_dim, width)
+    D = sub.CondDiscriminator(n_classes, width)
+    z = torch.randn(1, z_dim, generator=torch.Generator().manual_seed(3)).expand(batch, z_dim)
+    labels = torch.arange(batch) % n_classes
+    G.eval()
+    with torch.no_grad():
+        img = G(z, labels)
+        x = img
+        logits = D(x, labels)
+        other = D(x, (labels + 1) % n_classes)
+    return {"g_shape": list(img.shape), "g_min": float(img.min()), "g_max": float(img.max()),
+            "label_effect": float((img[0] - img[1]).abs().mean()) if batch > 1 else 0.0,
+            "d_shape": list(logits.shape), "d_label_effect": float((logits - other).abs().max())}
+
+
+# --- the training step ----------------------------------------------------------------------
+def _flat(params):
+    return torch.cat([p.detach().reshape(-1).float().clone() for p in params]) if params else torch.zeros(0)
+
+
+def _grad_norm(params):
+    return float(sum(float((p.grad.float() ** 2).sum()) for p in params if p.grad is not None)) ** 0.5
+
+
+class _Recording:
+    """Wraps an optimiser: at each step() records both networks' gradient norms and parameter changes."""
+
+    def __init__(self, name, opt, nets, log, state):
+        self._name, self._opt, self._nets, self._log, self._state = name, opt, nets, log, state
+
+    def step(self, closure=None):
+        grads = {k: _grad_norm(ps) for k, ps in self._nets.items()}
+        before = {k: (_flat(ps) - self._state[k]).norm().item() for k, ps in self._nets.items()}  # changes since the last step()
+        out = self._opt.step() if closure is None else self._opt.step(closure)
+        after = {k: _flat(ps) for k, ps in self._nets.items()}
+        changes = {k: (after[k] - self._state[k]).norm().item() for k in after}
+        self._log.append({"opt": self._name, "grad_G": grads["G"], "grad_D": grads["D"],
+                          "change_G": changes["G"], "change_D": changes["D"],
+                          "outside_G": before["G"], "outside_D": before["D"]})
+        self._state.update(after)
+        return out
+
+    def zero_grad(self, set_to_none=True):
+        self._opt.zero_grad(set_to_none=set_to_none)
+
+    def __getattr__(self, name):
+        return getattr(self._opt, name)
+
+
+def probe_step(sub, z_dim, width, batch, lr, seed=0):
+    """One call of the student's train_step on fresh networks, with recording optimisers.
+
+    Returns the sequence of optimiser steps (which optimiser, the gradient norms of G's and D's
+    parameters when it stepped, and how much each network changed during it and before it),
+    the total change of each network, and train_step's returned dict.
+    """
+    torch.manual_seed(seed)
+    G = sub.Generator(z_dim, width)
+    D = sub.Discriminator(width)
+    nets = {"G": [p for p in G.parameters()], "D": [p for p in D.parameters()]}
+    start = {k: _flat(ps) for k, ps in nets.items()}
+    state = dict(start)
+    log = []
+    opt_g = _Recording("opt_g", torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)), nets, log, state)
+    opt_d = _Recording("opt_d", torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)), nets, log, state)
+    real = torch.rand(batch, 3, 20, 20, generator=torch.Generator().manual_seed(seed + 1)) * 2 - 1
+    out = sub.train_step(G, D, opt_g, opt_d, real, generator=torch.Generator().manual_seed(seed + 2))
+    total = {k: (_flat(ps) - start[k]).norm().item() for k, ps in nets.items()}
+    after_last = {k: (_flat(ps) - state[k]).norm().item() for k, ps in nets.items()}
+    ret = {k: float(v) for k, v in out.items() if isinstance(v, (int, float))} if isinstance(out, dict) else {}
+    return {"events": log, "total_change_G": total["G"], "total_change_D": total["D"],
+            "after_last_G": after_last["G"], "after_last_D": after_last["D"],
+            "returned": ret, "returned_type": type(out).__name__}
+
+
+# --- training for a fixed, seeded budget ----------------------------------------------------
+def _to_palette(images, palette):
+    pal = palette.float() / 255 * 2 - 1
+    pix = images.detach().cpu().float().permute(0, 2, 3, 1).reshape(-1, 3)
+    return torch.cdist(pix, pal).argmin(1).reshape(images.shape[0], images.shape[2], images.shape[3])
+
+
+def probe_train(sub, steps, batch_size, z_dim, width, lr, n_samples, seed=0, device="auto"):
+    """Train the student's Generator/Discriminator with the student's train_step; return samples as palette indices."""
+    from coursekit.data import load_dataset
+
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    ds = load_dataset("sprites")
+    real = (ds.rgb("train") * 2 - 1).to(dev)
+    palette = torch.as_tensor(ds.palette)
+    torch.manual_seed(seed)
+    G = sub.Generator(z_dim, width).to(dev)
+    D = sub.Discriminator(width).to(dev)
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
+    gen = torch.Generator().manual_seed(seed)
+    d_hist, g_hist = [], []
+    t0 = time.time()
+    finite = True
+    G.train()
+    D.train()
+    for _ in range(steps):
+        idx = torch.randint(0, len(real), (batch_size,), generator=gen)
+        out = sub.train_step(G, D, opt_g, opt_d, real[idx.to(dev)], generator=gen)
+        d_hist.append(float(out["d_loss"]))
+        g_hist.append(float(out["g_loss"]))
+        if not (abs(d_hist[-1]) < float("inf") and abs(g_hist[-1]) < float("inf")):
+            finite = False
+            break
+    seconds = time.time() - t0
+    G.eval()
+    z = torch.randn(n_samples, z_dim, generator=torch.Generator().manual_seed(seed + 1000))
+    with torch.no_grad():
+        imgs = torch.cat([G(z[i:i + 250].to(dev)) for i in range(0, n_samples, 250)])
+    samples = _to_palette(imgs.clamp(-1, 1), palette).to(torch.uint8)
+    return {"samples": samples, "d_loss": d_hist, "g_loss": g_hist, "finite": finite, "seconds": seconds,
+            "device": str(dev), "steps_done": len(d_hist)}

@@ -1,0 +1,50 @@
+"""Assignment 3's hidden graders through the real engine (sandbox included), in one batch.
+
+The batch holds the reference solution (full marks), the untouched student version (no marks,
+"not implemented" messages) and one notebook per typical mistake of autograder/gan/mistakes.py,
+each of which must fail exactly its listed tests, with its message.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from coursekit.grading.engine import GradeOptions, grade_batch
+from coursekit.grading.examples import load_mistakes, make_examples
+
+pytestmark = pytest.mark.slow
+MISTAKES = load_mistakes("gan")
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    subs = tmp_path_factory.mktemp("gan_examples")
+    make_examples("gan", subs)
+    out = tmp_path_factory.mktemp("gan_graded")
+    reps = grade_batch([subs], out, assignments=["gan"], jobs=2, options=GradeOptions(profile="smoke"), progress=False)
+    return {r["student"]: r for r in reps}
+
+
+def _summary(rep) -> str:
+    return " | ".join(f"{t['id']}: {'ok' if t['passed'] else t['message'][:200]}" for t in rep["tests"])
+
+
+def test_reference_gets_full_marks(reports):
+    rep = reports["reference"]
+    assert rep["points"] == rep["max_points"] > 0, _summary(rep)
+
+
+def test_untouched_student_version_scores_zero(reports):
+    rep = reports["untouched"]
+    assert rep["points"] == 0, _summary(rep)
+    for t in rep["tests"]:
+        assert "not implemented" in t["message"], f"{t['id']}: {t['message'][:300]}"
+
+
+@pytest.mark.parametrize("name", sorted(MISTAKES))
+def test_mistake_fails_exactly_its_graders(reports, name):
+    rep, m = reports[name], MISTAKES[name]
+    failed = {t["id"] for t in rep["tests"] if not t["passed"]}
+    assert failed == set(m["fails"]), f"{name}: failed {sorted(failed)}, expected {sorted(m['fails'])}\n{_summary(rep)}"
+    messages = " ".join(t["message"] for t in rep["tests"] if t["id"] in m["fails"])
+    assert m["message"] in messages, f"{name}: {m['message']!r} not in {messages[:600]!r}"
