@@ -43,6 +43,16 @@ def need(ns: dict, name: str):
     return ns[name]
 
 
+def expect_shape(what: str, got, shape: tuple, hint: str = "") -> None:
+    """Fail with a hint unless ``got`` is a tensor of shape ``shape``."""
+    import torch
+
+    if not torch.is_tensor(got):
+        raise CheckFailed(f"{what} should be a torch tensor, got {type(got).__name__}")
+    if tuple(got.shape) != tuple(shape):
+        raise CheckFailed(f"{what} has shape {tuple(got.shape)}, expected {tuple(shape)}" + (f"; {hint}" if hint else ""))
+
+
 def run_check(fn: Callable[[dict], str | None], ns: dict) -> CheckResult:
     name = fn.__name__.removeprefix("check_").replace("_", " ")
     try:

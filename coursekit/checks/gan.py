@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from . import CheckFailed, need, run_checks
+from . import CheckFailed, expect_shape, need, run_checks
 
 ZD, WD, NB = 8, 4, 3  # tiny noise size, width and batch for the checks (not exported: see __all__)
 
@@ -18,14 +18,6 @@ def _torch():
     import torch
 
     return torch
-
-
-def _expect_shape(what: str, got, shape: tuple, hint: str = "") -> None:
-    torch = _torch()
-    if not torch.is_tensor(got):
-        raise CheckFailed(f"{what} should be a torch tensor, got {type(got).__name__}")
-    if tuple(got.shape) != tuple(shape):
-        raise CheckFailed(f"{what} has shape {tuple(got.shape)}, expected {tuple(shape)}" + (f"; {hint}" if hint else ""))
 
 
 def _noise(n: int = NB, seed: int = 0):
@@ -50,7 +42,7 @@ def check_generator(ns: dict) -> str:
     if getattr(gen_net, "z_dim", None) != ZD:
         raise CheckFailed(f"Generator(z_dim={ZD}, ...) should keep z_dim as the attribute `self.z_dim`")
     out = gen_net(_noise())
-    _expect_shape(f"Generator(z_dim={ZD}, width={WD})(z) for z of shape ({NB}, {ZD})", out, (NB, 3, 20, 20),
+    expect_shape(f"Generator(z_dim={ZD}, width={WD})(z) for z of shape ({NB}, {ZD})", out, (NB, 3, 20, 20),
                   "return RGB images (B, 3, 20, 20): 5x5 -> 10x10 -> 20x20 with two stride-2 transposed convolutions")
     if out.min() < -1 or out.max() > 1:
         raise CheckFailed("the generator's images should lie in [-1, 1] like the real ones: end with tanh")
@@ -68,10 +60,10 @@ def check_discriminator(ns: dict) -> str:
     for spectral in (False, True):
         _, disc = _nets(ns, spectral)
         scores = disc(x)
-        _expect_shape(f"Discriminator(width={WD}, spectral_norm={spectral})(x) for x of shape ({NB}, 3, 20, 20)", scores, (NB,),
+        expect_shape(f"Discriminator(width={WD}, spectral_norm={spectral})(x) for x of shape ({NB}, 3, 20, 20)", scores, (NB,),
                       "return one logit per image, shape (B,): squeeze the last dimension")
         feats = disc.features(x)
-        _expect_shape(f"Discriminator.features(x) with width={WD}", feats, (NB, 4 * WD * 25), "flatten the (4w, 5, 5) features")
+        expect_shape(f"Discriminator.features(x) with width={WD}", feats, (NB, 4 * WD * 25), "flatten the (4w, 5, 5) features")
     _, disc = _nets(ns)
     with torch.no_grad():
         for p in disc.parameters():
@@ -172,7 +164,7 @@ def check_slerp(ns: dict) -> str:
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(16, generator=g), torch.randn(16, generator=g)
     path = fn(a, b, 5)
-    _expect_shape("slerp(z0, z1, n=5) for z0, z1 of shape (16,)", path, (5, 16))
+    expect_shape("slerp(z0, z1, n=5) for z0, z1 of shape (16,)", path, (5, 16))
     if not (torch.allclose(path[0], a, atol=1e-5) and torch.allclose(path[-1], b, atol=1e-5)):
         raise CheckFailed("the first row should be z0 and the last row z1")
     a2, b2 = a / a.norm(), b / b.norm()
@@ -192,7 +184,7 @@ def check_conditional(ns: dict) -> str:
     cd = need(ns, "CondDiscriminator")(5, WD)
     labels = torch.tensor([0, 1, 4])
     out = cg(_noise(), labels)
-    _expect_shape(f"CondGenerator(5 classes, z_dim={ZD})(z, labels)", out, (NB, 3, 20, 20))
+    expect_shape(f"CondGenerator(5 classes, z_dim={ZD})(z, labels)", out, (NB, 3, 20, 20))
     if out.min() < -1 or out.max() > 1:
         raise CheckFailed("conditional images should lie in [-1, 1]")
     cg.eval()
@@ -201,7 +193,7 @@ def check_conditional(ns: dict) -> str:
     if torch.allclose(pair[0], pair[1]):
         raise CheckFailed("the same noise with two different labels gave the same image: the generator must use the label")
     scores = cd(_images(), labels)
-    _expect_shape("CondDiscriminator(5 classes)(x, labels)", scores, (NB,), "one logit per image")
+    expect_shape("CondDiscriminator(5 classes)(x, labels)", scores, (NB,), "one logit per image")
     other = cd(_images(), torch.tensor([2, 3, 0]))
     if torch.allclose(scores, other):
         raise CheckFailed("the discriminator's logits do not depend on the label")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from . import CheckFailed, need, run_checks
+from . import CheckFailed, expect_shape, need, run_checks
 
 K, WIDTH, HEIGHT = 5, 4, 3  # a tiny palette and image for the checks (not exported: see __all__)
 T = WIDTH * HEIGHT
@@ -37,11 +37,6 @@ def _models(ns: dict):
     return {"PixelLSTM": PixelLSTM(K, hidden=8), "PixelLSTMAbove": PixelLSTMAbove(K, WIDTH, hidden=8)}
 
 
-def _expect_shape(what: str, got, shape: tuple, hint: str = "") -> None:
-    if tuple(got.shape) != tuple(shape):
-        raise CheckFailed(f"{what} has shape {tuple(got.shape)}, expected {tuple(shape)}" + (f"; {hint}" if hint else ""))
-
-
 def check_one_hot(ns: dict) -> str:
     torch = _torch()
     one_hot_pixels = need(ns, "one_hot_pixels")
@@ -49,7 +44,7 @@ def check_one_hot(ns: dict) -> str:
     oh = one_hot_pixels(x, K)
     if not torch.is_tensor(oh):
         raise CheckFailed(f"one_hot_pixels should return a torch tensor, got {type(oh).__name__}")
-    _expect_shape("one_hot_pixels(x, K) for x of shape (2, 3)", oh, (2, 3, K), "add a last dimension of size K")
+    expect_shape("one_hot_pixels(x, K) for x of shape (2, 3)", oh, (2, 3, K), "add a last dimension of size K")
     if not oh.is_floating_point():
         raise CheckFailed(f"one_hot_pixels should return floats (the LSTM eats floats), got {oh.dtype}")
     if not torch.all((oh == 0) | (oh == 1)):
@@ -67,12 +62,12 @@ def check_model_shapes(ns: dict) -> str:
     x = _images(2)
     for name, model in _models(ns).items():
         logits = model(x)
-        _expect_shape(
+        expect_shape(
             f"{name}(x) for x of shape (B={2}, T={T})", logits, (2, T, K),
             "return one row of K logits per pixel, batch first: (B, T, K), no softmax",
         )
         again = model(one_hot_pixels(x, K))
-        _expect_shape(f"{name} on one-hot input (B, T, K)", again, (2, T, K), "forward must also accept one-hot floats")
+        expect_shape(f"{name} on one-hot input (B, T, K)", again, (2, T, K), "forward must also accept one-hot floats")
         if not torch.allclose(logits, again, atol=1e-5):
             raise CheckFailed(f"{name} gives different logits for indices and for their one-hot encoding; encode indices with one_hot_pixels and use floats as they are")
     return f"both models map (B, T) to (B, T, K) logits"
@@ -108,7 +103,7 @@ def check_step_matches_forward(ns: dict) -> str:
             state = None
             for t in range(T):
                 logits, state = model.step(x, t, state)
-                _expect_shape(f"{name}.step(x, {t}, state)'s logits", logits, (2, K), "return the logits of pixel t only: (B, K)")
+                expect_shape(f"{name}.step(x, {t}, state)'s logits", logits, (2, K), "return the logits of pixel t only: (B, K)")
                 if not torch.allclose(logits, full[:, t], atol=1e-4):
                     raise CheckFailed(
                         f"{name}.step(x, t={t}, state) differs from forward(x)[:, {t}]; step must feed the LSTM the same input "
@@ -171,7 +166,7 @@ def check_sample(ns: dict) -> str:
         s = sample(model, 3, HEIGHT, WIDTH, temperature=1.0, generator=torch.Generator().manual_seed(0))
         if not torch.is_tensor(s):
             raise CheckFailed(f"sample should return a tensor, got {type(s).__name__}")
-        _expect_shape(f"sample({name}, n=3, H={HEIGHT}, W={WIDTH})", s, (3, HEIGHT, WIDTH), "return images (n, H, W)")
+        expect_shape(f"sample({name}, n=3, H={HEIGHT}, W={WIDTH})", s, (3, HEIGHT, WIDTH), "return images (n, H, W)")
         if s.is_floating_point() or s.min() < 0 or s.max() >= K:
             raise CheckFailed(f"samples should be integer palette indices in 0..K-1, got {s.dtype} in {s.min()}..{s.max()}")
         again = sample(model, 3, HEIGHT, WIDTH, temperature=1.0, generator=torch.Generator().manual_seed(0))
@@ -187,7 +182,7 @@ def check_complete(ns: dict) -> str:
     for name, model in _models(ns).items():
         for n_known in (T // 2, T // 4):
             out = complete(model, images.clone(), n_known, temperature=1.0, generator=torch.Generator().manual_seed(0))
-            _expect_shape(f"complete({name}, images, n_known={n_known})", out, images.shape, "return images of the same shape")
+            expect_shape(f"complete({name}, images, n_known={n_known})", out, images.shape, "return images of the same shape")
             if not torch.equal(out.reshape(3, T)[:, :n_known].cpu(), images.reshape(3, T)[:, :n_known]):
                 raise CheckFailed(f"complete changed some of the first n_known={n_known} pixels (in raster order); keep them as given")
             if out.is_floating_point() or out.min() < 0 or out.max() >= K:

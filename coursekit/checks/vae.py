@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from . import CheckFailed, need, run_checks
+from . import CheckFailed, expect_shape, need, run_checks
 
 K, HEIGHT, WIDTH, D, HID, B = 5, 8, 8, 3, 8, 4  # a tiny palette, image, code and batch for the checks
 
@@ -38,14 +38,6 @@ def _vae(ns: dict):
     return need(ns, "VAE")(K, HEIGHT, WIDTH, latent_dim=D, hidden=HID)
 
 
-def _expect_shape(what: str, got, shape: tuple, hint: str = "") -> None:
-    torch = _torch()
-    if not torch.is_tensor(got):
-        raise CheckFailed(f"{what} should be a torch tensor, got {type(got).__name__}")
-    if tuple(got.shape) != tuple(shape):
-        raise CheckFailed(f"{what} has shape {tuple(got.shape)}, expected {tuple(shape)}" + (f"; {hint}" if hint else ""))
-
-
 def _pair(what: str, out):
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise CheckFailed(f"{what} should return a pair (mu, logvar), got {type(out).__name__}")
@@ -58,10 +50,10 @@ def check_encoder_decoder_shapes(ns: dict) -> str:
     torch.manual_seed(0)
     enc, dec = Encoder(K, HEIGHT, WIDTH, latent_dim=D, hidden=HID), Decoder(K, HEIGHT, WIDTH, latent_dim=D, hidden=HID)
     mu, logvar = _pair("Encoder.forward", enc(_images()))
-    _expect_shape(f"the encoder's mu for x of shape (B={B}, H={HEIGHT}, W={WIDTH})", mu, (B, D), "one row of latent_dim numbers per image")
-    _expect_shape("the encoder's logvar", logvar, (B, D))
+    expect_shape(f"the encoder's mu for x of shape (B={B}, H={HEIGHT}, W={WIDTH})", mu, (B, D), "one row of latent_dim numbers per image")
+    expect_shape("the encoder's logvar", logvar, (B, D))
     logits = dec(torch.randn(B, D))
-    _expect_shape(f"Decoder(z) for z of shape (B={B}, D={D})", logits, (B, K, HEIGHT, WIDTH),
+    expect_shape(f"Decoder(z) for z of shape (B={B}, D={D})", logits, (B, K, HEIGHT, WIDTH),
                   "K logits per pixel, colour dimension second: (B, K, H, W), no softmax")
     return "encoder (B, H, W) -> (B, D) twice, decoder (B, D) -> (B, K, H, W)"
 
@@ -72,7 +64,7 @@ def check_reparameterize(ns: dict) -> str:
     g = torch.Generator().manual_seed(1)
     mu, eps = torch.randn(B, D, generator=g), torch.randn(B, D, generator=g)
     z = reparameterize(mu, torch.zeros(B, D), torch.zeros(B, D))
-    _expect_shape("reparameterize(mu, logvar, eps) with (B, D) inputs", z, (B, D))
+    expect_shape("reparameterize(mu, logvar, eps) with (B, D) inputs", z, (B, D))
     if not torch.allclose(z, mu, atol=1e-6):
         raise CheckFailed("with eps = 0 the sample should be exactly mu")
     z = reparameterize(mu, torch.full((B, D), math.log(9.0)), eps)  # variance 9: standard deviation 3
@@ -91,7 +83,7 @@ def check_kl(ns: dict) -> str:
     torch = _torch()
     kl_divergence = need(ns, "kl_divergence")
     zero = kl_divergence(torch.zeros(B, D), torch.zeros(B, D))
-    _expect_shape("kl_divergence(mu, logvar) for (B, D) inputs", zero, (B,), "one KL per image: sum over the latent dimensions, no mean over the batch yet")
+    expect_shape("kl_divergence(mu, logvar) for (B, D) inputs", zero, (B,), "one KL per image: sum over the latent dimensions, no mean over the batch yet")
     if not torch.allclose(zero, torch.zeros(B), atol=1e-6):
         raise CheckFailed("the KL of N(0, I) from itself (mu = 0, logvar = 0) should be 0")
     g = torch.Generator().manual_seed(2)
@@ -109,7 +101,7 @@ def check_reconstruction(ns: dict) -> str:
     reconstruction_nll = need(ns, "reconstruction_nll")
     x = _images()
     rec = reconstruction_nll(torch.zeros(B, K, HEIGHT, WIDTH), x)
-    _expect_shape("reconstruction_nll(logits, x) for logits (B, K, H, W)", rec, (B,), "one number per image: sum over its pixels")
+    expect_shape("reconstruction_nll(logits, x) for logits (B, K, H, W)", rec, (B,), "one number per image: sum over its pixels")
     per_image = HEIGHT * WIDTH * math.log(K)
     if torch.allclose(rec, torch.full((B,), math.log(K)), atol=1e-4):
         raise CheckFailed(f"with uniform logits each image should cost H*W*ln K = {per_image:.2f} nats: sum over the pixels, not a mean")
@@ -131,7 +123,7 @@ def check_negative_elbo(ns: dict) -> str:
     if not isinstance(out, (tuple, list)) or len(out) != 3:
         raise CheckFailed("negative_elbo should return three scalars (loss, reconstruction, kl)")
     for name, v in zip(("loss", "reconstruction", "kl"), out):
-        _expect_shape(f"negative_elbo's {name}", v, (), "a scalar: the mean over the batch")
+        expect_shape(f"negative_elbo's {name}", v, (), "a scalar: the mean over the batch")
     loss, rec, kl = out
     if not torch.allclose(loss, rec + kl, rtol=1e-5):
         raise CheckFailed("loss should be reconstruction + kl")
@@ -152,9 +144,9 @@ def check_vae_gradients(ns: dict) -> str:
     if not isinstance(out, (tuple, list)) or len(out) != 3:
         raise CheckFailed("VAE.forward should return (logits, mu, logvar)")
     logits, mu, logvar = out
-    _expect_shape("VAE(x)'s logits", logits, (B, K, HEIGHT, WIDTH))
-    _expect_shape("VAE(x)'s mu", mu, (B, D))
-    _expect_shape("VAE(x)'s logvar", logvar, (B, D))
+    expect_shape("VAE(x)'s logits", logits, (B, K, HEIGHT, WIDTH))
+    expect_shape("VAE(x)'s mu", mu, (B, D))
+    expect_shape("VAE(x)'s logvar", logvar, (B, D))
     for attr in ("encoder", "decoder"):
         if not isinstance(getattr(model, attr, None), torch.nn.Module):
             raise CheckFailed(f"the VAE should keep its {attr} as the attribute `{attr}`")
@@ -183,7 +175,7 @@ def check_sample(ns: dict) -> str:
     sample = need(ns, "sample")
     model = _vae(ns)
     s = sample(model, 6, generator=torch.Generator().manual_seed(0))
-    _expect_shape("sample(model, 6)", s, (6, HEIGHT, WIDTH), "n images of colour indices")
+    expect_shape("sample(model, 6)", s, (6, HEIGHT, WIDTH), "n images of colour indices")
     if s.dtype != torch.long or int(s.min()) < 0 or int(s.max()) >= K:
         raise CheckFailed("samples should be long colour indices in 0..K-1 (the argmax over the K logits)")
     again = sample(model, 6, generator=torch.Generator().manual_seed(0))
@@ -198,7 +190,7 @@ def check_interpolate(ns: dict) -> str:
     model = _vae(ns)
     x = _images(2, seed=6)
     path = interpolate(model, x[0], x[1], steps=5)
-    _expect_shape("interpolate(model, x_a, x_b, steps=5)", path, (5, HEIGHT, WIDTH))
+    expect_shape("interpolate(model, x_a, x_b, steps=5)", path, (5, HEIGHT, WIDTH))
     with torch.no_grad():
         mu, _ = model.encoder(x)
     if not torch.equal(path[0].cpu(), decode_mode(model, mu[:1])[0].cpu()) or not torch.equal(path[-1].cpu(), decode_mode(model, mu[1:])[0].cpu()):
@@ -211,7 +203,7 @@ def check_latent_traversal(ns: dict) -> str:
     latent_traversal = need(ns, "latent_traversal")
     model = _vae(ns)
     grid = latent_traversal(model, torch.zeros(D), (0, 2), torch.linspace(-2, 2, 4))
-    _expect_shape("latent_traversal(model, z of shape (D,), dims, 4 values)", grid, (4, 4, HEIGHT, WIDTH), "an n x n grid of images")
+    expect_shape("latent_traversal(model, z of shape (D,), dims, 4 values)", grid, (4, 4, HEIGHT, WIDTH), "an n x n grid of images")
     return "an (n, n, H, W) grid"
 
 
@@ -222,13 +214,13 @@ def check_conditional_vae(ns: dict) -> str:
     model = ConditionalVAE(K, HEIGHT, WIDTH, 3, latent_dim=D, hidden=HID)
     x, y = _images(), torch.tensor([0, 1, 2, 1])
     logits, mu, logvar = model(x, y, eps=torch.zeros(B, D))
-    _expect_shape("ConditionalVAE(x, y)'s logits", logits, (B, K, HEIGHT, WIDTH))
-    _expect_shape("ConditionalVAE(x, y)'s mu", mu, (B, D))
+    expect_shape("ConditionalVAE(x, y)'s logits", logits, (B, K, HEIGHT, WIDTH))
+    expect_shape("ConditionalVAE(x, y)'s mu", mu, (B, D))
     other, _, _ = model(x, (y + 1) % 3, eps=torch.zeros(B, D))
     if torch.allclose(logits, other):
         raise CheckFailed("changing the labels y does not change the output: pass the one-hot label to the encoder and the decoder")
     out = in_the_style_of(model, x[:2], y[:2], torch.tensor([0, 2, 1]))
-    _expect_shape("in_the_style_of(model, 2 examples, their labels, 3 new labels)", out, (2, 3, HEIGHT, WIDTH))
+    expect_shape("in_the_style_of(model, 2 examples, their labels, 3 new labels)", out, (2, 3, HEIGHT, WIDTH))
     return "shapes right, the label matters"
 
 
