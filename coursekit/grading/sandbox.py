@@ -79,6 +79,14 @@ def hidden_paths() -> list[Path]:
     return [p for p in (root / "autograder", root / "solutions", root / "tests", *extra) if p.exists()]
 
 
+def _needed_paths() -> list[Path]:
+    """What the worker must see: the kit, the coursekit package (it may be installed from elsewhere) and Python."""
+    import coursekit
+
+    found = [paths.kit_root(), Path(coursekit.__file__).resolve().parent.parent, Path(sys.prefix), Path(sys.base_prefix)]
+    return sorted({p.resolve() for p in found if p.exists()}, key=lambda p: len(p.parts))
+
+
 def _set_limits(limits: Limits):
     def apply() -> None:
         os.setsid()  # its own process group, so a timeout kills everything it started
@@ -118,6 +126,9 @@ class Sandbox:
         if self.isolation == "bubblewrap":
             cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
                    "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
+            for p in _needed_paths():  # a private /tmp must not hide the kit or Python when they live under /tmp
+                if Path(p).resolve().is_relative_to("/tmp"):
+                    cmd += ["--ro-bind", str(p), str(p)]
             for p in hidden_paths():
                 cmd += ["--tmpfs", str(p)]
             cmd += ["--bind", str(self.workdir), str(self.workdir), "--chdir", str(self.workdir)]
