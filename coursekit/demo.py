@@ -12,6 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _prune_stale_reports(grades: Path, current: set[tuple[str, str]]) -> None:
+    """Drop reports of example submissions the demo no longer makes (its own output folder only)."""
+    import shutil
+
+    for report in grades.glob("*/*/report.json"):
+        student, assignment = report.parent.parent.name, report.parent.name
+        if (student, assignment) not in current:
+            shutil.rmtree(report.parent)
+
+
 def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, mistakes: int = 2, log=print) -> int:
     from . import paths, release
     from .data import load_dataset
@@ -32,11 +42,13 @@ def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, 
     release.build_release(out / "release", force=True, log=lambda m: log("  " + m))
 
     assignments = graded_assignments()
-    for a in assignments:
-        made = make_examples(a, out / "submissions", max_mistakes=mistakes)
-        log(f"{a}: example submissions {', '.join(made)}")
-    log(f"grading {out / 'submissions'} ...")
-    reports = grade_batch([out / "submissions"], out / "grades", assignments, jobs=jobs, options=GradeOptions(profile=profile))
+    examples = {a: make_examples(a, out / "submissions" / a, max_mistakes=mistakes) for a in assignments}
+    _prune_stale_reports(out / "grades", {(name, a) for a, made in examples.items() for name in made})
+    reports = []
+    for a, made in examples.items():  # each mistake belongs to one assignment: grade each assignment's examples on their own
+        log(f"{a}: grading example submissions {', '.join(made)} ...")
+        reports += grade_batch([out / "submissions" / a], out / "grades", [a], jobs=jobs, options=GradeOptions(profile=profile))
+    reports.sort(key=lambda r: (r["assignment"], r["student"]))
     log(summary_table(reports))
     for r in reports:
         if r["student"] == "reference" and r["points"] != r["max_points"]:
