@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from coursekit.grading.engine import GradeOptions, grade_batch
-from coursekit.grading.examples import load_mistakes, make_examples
+from coursekit.grading.examples import grade_examples, load_mistakes
 
 pytestmark = pytest.mark.slow
 MISTAKES = load_mistakes("gan")
@@ -18,11 +17,7 @@ MISTAKES = load_mistakes("gan")
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
-    subs = tmp_path_factory.mktemp("gan_examples")
-    make_examples("gan", subs)
-    out = tmp_path_factory.mktemp("gan_graded")
-    reps = grade_batch([subs], out, assignments=["gan"], jobs=2, options=GradeOptions(profile="smoke"), progress=False)
-    return {r["student"]: r for r in reps}
+    return grade_examples("gan", tmp_path_factory.mktemp("gan"))
 
 
 def _summary(rep) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from coursekit.grading.engine import GradeOptions, grade_batch
-from coursekit.grading.examples import load_mistakes, make_examples
+from coursekit.grading.examples import grade_examples, load_mistakes
 from coursekit.grading.rubric import load_rubric
 
 MISTAKES = load_mistakes("pixelrnn")
@@ -15,12 +14,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    subs = tmp_path_factory.mktemp("pixelrnn-subs")
-    make_examples("pixelrnn", subs)
-    out = tmp_path_factory.mktemp("pixelrnn-grades")
-    reports = grade_batch([subs], out, ["pixelrnn"], jobs=2, options=GradeOptions(profile="smoke"), progress=False)
-    by = {r["student"]: {t["id"]: t for t in r["tests"]} | {"_report": r} for r in reports}
-    by["_out"] = out
+    dest = tmp_path_factory.mktemp("pixelrnn")
+    by = {name: {t["id"]: t for t in r["tests"]} | {"_report": r} for name, r in grade_examples("pixelrnn", dest).items()}
+    by["_out"] = dest / "grades"
     return by
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from coursekit.grading.engine import GradeOptions, grade_batch
-from coursekit.grading.examples import load_mistakes, make_examples
+from coursekit.grading.examples import grade_examples, load_mistakes
 
 pytestmark = pytest.mark.slow
 MISTAKES = load_mistakes("vae")
@@ -19,11 +18,7 @@ MISTAKES = load_mistakes("vae")
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    subs = tmp_path_factory.mktemp("vae_examples")
-    make_examples("vae", subs)
-    out = tmp_path_factory.mktemp("vae_graded")
-    reports = grade_batch([subs], out, jobs=2, options=GradeOptions(profile="smoke"), progress=False)
-    return {r["student"]: r for r in reports}
+    return grade_examples("vae", tmp_path_factory.mktemp("vae"))
 
 
 def _failed(report) -> dict[str, str]:

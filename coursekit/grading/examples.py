@@ -68,3 +68,16 @@ def make_examples(assignment: str, dest: str | Path, max_mistakes: int | None = 
         nbformat.write(nb, path)
         written[name] = path
     return written
+
+
+def grade_examples(assignment: str, dest: str | Path, jobs: int = 2, options=None, max_mistakes: int | None = None,
+                   progress: bool = False) -> dict[str, dict]:
+    """Make the examples of ``assignment`` in ``dest/submissions`` and grade them into ``dest/grades``;
+    returns {example name: report}."""
+    from .engine import GradeOptions, grade_batch
+
+    dest = Path(dest)
+    made = make_examples(assignment, dest / "submissions", max_mistakes=max_mistakes)
+    reports = grade_batch([dest / "submissions"], dest / "grades", [assignment], jobs=jobs,
+                          options=options or GradeOptions(profile="smoke"), progress=progress)
+    return {r["student"]: r for r in reports if r["student"] in made}
