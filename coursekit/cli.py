@@ -135,7 +135,8 @@ def _cmd_reference(args) -> int:
     from .reference import build_reference
 
     print(environment_line())
-    res = build_reference(args.assignment or None, args.profile or None, evaluators=not args.no_evaluators, check=args.check)
+    res = build_reference(args.assignment or None, args.profile or None, evaluators=not args.no_evaluators, check=args.check,
+                          dataset=args.dataset)
     return 1 if res.drift else 0
 
 
@@ -248,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-a", "--assignment", action="append", help="only this assignment (repeatable; default: all)")
     f.add_argument("-p", "--profile", action="append", choices=["smoke", "full"], help="only this grading profile (repeatable; default: all)")
     f.add_argument("--no-evaluators", action="store_true", help="keep the evaluator networks as they are")
+    f.add_argument("--dataset", default=None,
+                   help="switch the course data set (sprites, pokemon, or a path relative to data/): measure everything on it, "
+                   "then name it in data/course.json (default: the one data/course.json names)")
     f.add_argument("--check", action="store_true", help="report files that would change; write nothing; exit 1 on drift")
     f.set_defaults(func=_cmd_reference)
 

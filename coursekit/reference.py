@@ -17,9 +17,11 @@ place and reports drift instead of writing. A ``make_expected.py`` provides
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from . import paths
 
-EVALUATOR_DATASETS = ("sprites", "digits")
+EVALUATOR_DATASETS = ("sprites", "digits")  # always built; the course data set's evaluator is added when it is another
 EVALUATOR_SEED = 0
 
 
@@ -80,15 +82,21 @@ def reference_assignments() -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/make_expected.py"))
 
 
-def _stage_evaluators(stage: Path, log) -> list[str]:
+def _stage_evaluators(stage: Path, course_spec: str, log) -> list[str]:
+    from .data.course import course_dataset
     from .metrics.evaluator import build_reference_evaluator
 
     rels = []
-    for name in EVALUATOR_DATASETS:
+    specs = list(EVALUATOR_DATASETS)
+    if course_dataset(course_spec).name not in specs:
+        specs.append(course_spec)
+    for spec in specs:
+        name = course_dataset(spec).name
         rel = f"reference/evaluator_{name}.pt"
         t0 = time.time()
-        build_reference_evaluator(name, stage / rel, seed=EVALUATOR_SEED)
-        log(f"evaluator for {name}: {time.time() - t0:.1f} s")
+        r = build_reference_evaluator(spec, stage / rel, seed=EVALUATOR_SEED)
+        what = "held-out accuracy" if r["chance"] < 1 else "no labels: autoencoder features; accuracy"
+        log(f"evaluator for {name}: {time.time() - t0:.1f} s ({what} {r['test_accuracy']:.3f})")
         rels.append(rel)
     return rels
 
@@ -110,7 +118,8 @@ def _stage_assignment(assignment: str, profiles: list[str] | None, stage: Path, 
     return rels
 
 
-def _manifest(stage: Path, rels: list[str], profiles: list[str] | None) -> dict:
+def _manifest(stage: Path, rels: list[str], profiles: list[str] | None, course_spec: str) -> dict:
+    from .data.course import course_dataset, describe_for_expected
     from .envinfo import describe_environment
 
     env = describe_environment()
@@ -119,14 +128,45 @@ def _manifest(stage: Path, rels: list[str], profiles: list[str] | None) -> dict:
         "versions": {k: env[k] for k in ("coursekit", "python", "torch", "numpy", "nbgrader")},
         "device": env["device"],
         "profiles": profiles or "all",
+        "dataset": describe_for_expected(course_dataset(course_spec), course_spec),
         "evaluator_seed": EVALUATOR_SEED,
         "files": {rel: _sha(stage / rel) for rel in sorted(rels)},
     }
 
 
 def build_reference(assignments: list[str] | None = None, profiles: list[str] | None = None, evaluators: bool = True,
-                    check: bool = False, log=print) -> ReferenceResult:
-    """Rebuild the reference outputs (or, with ``check``, report where the files in place differ)."""
+                    check: bool = False, dataset: str | None = None, log=print) -> ReferenceResult:
+    """Rebuild the reference outputs (or, with ``check``, report where the files in place differ).
+
+    ``dataset`` switches the course data set (a name, or a path relative to ``data/``): everything is
+    measured on it, and ``data/course.json`` names it once the rebuild succeeded (not with ``check``).
+    """
+    from .data.course import course_dataset, course_dataset_spec, set_course_dataset
+
+    spec = dataset or course_dataset_spec()
+    course_dataset(spec)  # a data set that does not load fails here, before any training
+    with _course_env(spec):
+        result = _build(assignments, profiles, evaluators, check, spec, log)
+    if dataset is not None and not check:
+        log(f"course data set: {set_course_dataset(spec)} names {spec!r}")
+    return result
+
+
+@contextlib.contextmanager
+def _course_env(spec: str):
+    """The make_expected modules, the probes and the graders read the course data set from COURSEKIT_DATASET."""
+    old = os.environ.get("COURSEKIT_DATASET")
+    os.environ["COURSEKIT_DATASET"] = spec
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("COURSEKIT_DATASET", None)
+        else:
+            os.environ["COURSEKIT_DATASET"] = old
+
+
+def _build(assignments, profiles, evaluators, check, spec, log) -> ReferenceResult:
     import torch
 
     t0 = time.time()
@@ -141,7 +181,7 @@ def build_reference(assignments: list[str] | None = None, profiles: list[str] | 
     root = paths.autograder_dir()
     with tempfile.TemporaryDirectory(prefix="coursekit-reference-") as tmp:
         stage = Path(tmp)
-        rels = _stage_evaluators(stage, log) if evaluators else []
+        rels = _stage_evaluators(stage, spec, log) if evaluators else []
         for a in assignments:
             rels += _stage_assignment(a, profiles, stage, log)
         for rel in rels:
@@ -157,7 +197,7 @@ def build_reference(assignments: list[str] | None = None, profiles: list[str] | 
         if not check:
             manifest_path = root / "reference" / "manifest.json"
             manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"files": {}}
-            new = _manifest(stage, rels, profiles)
+            new = _manifest(stage, rels, profiles, spec)
             new["files"] = {**manifest.get("files", {}), **new["files"]}
             manifest_path.parent.mkdir(parents=True, exist_ok=True)
             manifest_path.write_text(json.dumps(new, indent=1) + "\n")

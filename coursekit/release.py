@@ -171,6 +171,27 @@ def audit_release(folder: str | Path, names: list[str] | None = None) -> list[Au
     return problems
 
 
+def _release_evaluators_and_data(out: Path, log) -> None:
+    """The evaluator weights (no thresholds in them) go to ``data/evaluators/``; a course data set that is not
+    embedded (e.g. downloaded Pokémon files, which git and the release ignore) goes in as ``data/<name>.npz``."""
+    import json
+
+    from .data.course import course_dataset, course_dataset_spec
+    from .data.files import save_npz
+
+    evaluators = sorted((paths.autograder_dir() / "reference").glob("evaluator_*.pt"))
+    for src in evaluators:
+        (out / "data" / "evaluators").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, out / "data" / "evaluators" / src.name)
+    log(f"released {len(evaluators)} evaluator network(s) in {out / 'data' / 'evaluators'}")
+    spec = course_dataset_spec()
+    if spec not in ("sprites", "digits"):
+        ds = course_dataset()
+        save_npz(ds, out / "data" / f"{ds.name}.npz", force=True)
+        (out / "data" / "course.json").write_text(json.dumps({"dataset": f"{ds.name}.npz"}, indent=1) + "\n")
+        log(f"released the course data set {ds.name!r} as {out / 'data' / (ds.name + '.npz')}")
+
+
 def build_release(out: str | Path, names: list[str] | None = None, force: bool = False, log=print) -> Path:
     """Write the folder students receive to ``out`` and audit it; returns ``out``."""
     out = Path(out)
@@ -186,6 +207,7 @@ def build_release(out: str | Path, names: list[str] | None = None, force: bool =
             shutil.copytree(src, out / rel, ignore=_IGNORE)
         elif src.is_file():
             shutil.copy2(src, out / rel)
+    _release_evaluators_and_data(out, log)
     for name in _resolve(names):
         dest = out / "assignments" / name / f"{name}.ipynb"
         dest.parent.mkdir(parents=True, exist_ok=True)

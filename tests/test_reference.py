@@ -1,9 +1,11 @@
 """coursekit reference: it rebuilds the reference files, the same way twice, and --check sees drift."""
 
 import json
+import os
 import shutil
 
 import pytest
+import torch
 
 from coursekit import paths
 from coursekit.reference import _sha, build_reference, reference_assignments
@@ -49,3 +51,39 @@ def test_rebuild_is_reproducible_and_check_reports_drift(tmp_path, monkeypatch):
     again = build_reference(["pixelrnn"], ["smoke"], check=True, log=lambda m: None)
     assert again.drift == ["pixelrnn/expected.json"]
     assert exp.read_text() != before  # --check wrote nothing
+
+
+@pytest.mark.slow
+def test_switching_the_course_data_set_needs_no_typed_number(tmp_path, monkeypatch):
+    """The course's own format, without labels (as the Pokémon files come): `coursekit reference --dataset` trains an
+    evaluator (autoencoder features) and measures PixelRNN's thresholds on it, names it in data/course.json, and
+    the graders then pass the reference solution on it; the assignments not rebuilt refuse their old thresholds."""
+    import subprocess
+    import sys
+
+    from coursekit.data import DatasetMismatch, PaletteDataset, load_dataset
+    from coursekit.data.files import write_course_files
+    from coursekit.grading.engine import check_reference_outputs
+
+    kit = tmp_path / "kit"
+    for rel in ("autograder", "solutions", "data"):
+        shutil.copytree(paths.kit_root() / rel, kit / rel, ignore=shutil.ignore_patterns("__pycache__", "downloads"))
+    monkeypatch.setenv("COURSEKIT_ROOT", str(kit))
+    monkeypatch.delenv("COURSEKIT_DATASET", raising=False)
+    monkeypatch.setattr("coursekit.reference.EVALUATOR_DATASETS", ())
+    sprites = load_dataset("sprites")
+    write_course_files(PaletteDataset(name="x", indices=sprites.indices[::3], palette=sprites.palette), kit / "data" / "course_pixels")
+    before = json.loads((kit / "autograder" / "pixelrnn" / "expected.json").read_text())
+    build_reference(["pixelrnn"], ["smoke"], dataset="course_pixels", log=lambda m: None)
+    assert json.loads((kit / "data" / "course.json").read_text()) == {"dataset": "course_pixels"}
+    after = json.loads((kit / "autograder" / "pixelrnn" / "expected.json").read_text())
+    assert after["dataset"]["name"] == "course_pixels" and after["dataset"]["images"] == 481
+    assert after["training"]["smoke"]["threshold_bpp"] != before["training"]["smoke"]["threshold_bpp"]
+    assert "full" not in after["training"]  # measured on other data: dropped, not kept
+    evaluator = torch.load(kit / "autograder" / "reference" / "evaluator_course_pixels.pt", weights_only=True)
+    assert evaluator["config"]["num_classes"] == 0  # no labels: autoencoder features
+    with pytest.raises(DatasetMismatch, match="vae/expected.json was measured on 'sprites'"):
+        check_reference_outputs(["vae"])
+    graded = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(kit / "autograder" / "pixelrnn"),
+                             "--profile", "smoke"], cwd=kit, capture_output=True, text=True, env={**os.environ}, timeout=900)
+    assert graded.returncode == 0, graded.stdout[-3000:]

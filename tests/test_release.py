@@ -113,3 +113,31 @@ def test_kit_release_holds_no_solution(tmp_path):
     for name in release.list_assignments():
         nb = json.loads((out / "assignments" / name / f"{name}.ipynb").read_text())
         assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+    # the evaluators ship (weights, no thresholds), so a student's notebook scores samples as the graders do
+    assert (out / "data" / "evaluators" / "evaluator_sprites.pt").is_file()
+    assert not (out / "data" / "course.json").read_text().count("npz")  # sprites is embedded: named, not copied
+
+
+def test_release_finds_its_evaluators_without_the_autograder(tmp_path, monkeypatch):
+    from coursekit.metrics import course_evaluator, reference_evaluator_path
+
+    out = release.build_release(tmp_path / "release", log=lambda m: None)
+    monkeypatch.setenv("COURSEKIT_ROOT", str(out))
+    assert reference_evaluator_path("sprites") == out / "data" / "evaluators" / "evaluator_sprites.pt"
+    assert course_evaluator().num_features > 0
+
+
+def test_release_carries_a_course_data_set_that_is_not_embedded(tmp_path, monkeypatch):
+    """A course data set outside the kit (downloaded Pokémon files, a folder): the release gets it as an .npz."""
+    from coursekit.data import course_dataset, dataset_fingerprint, load_dataset
+    from coursekit.data.files import write_course_files
+
+    folder = tmp_path / "course_files"
+    write_course_files(load_dataset("digits"), folder)
+    monkeypatch.setenv("COURSEKIT_DATASET", str(folder))
+    kit_fp = dataset_fingerprint(course_dataset())
+    out = release.build_release(tmp_path / "release", log=lambda m: None)
+    assert json.loads((out / "data" / "course.json").read_text()) == {"dataset": "course_files.npz"}
+    monkeypatch.delenv("COURSEKIT_DATASET")
+    monkeypatch.setenv("COURSEKIT_ROOT", str(out))
+    assert dataset_fingerprint(course_dataset()) == kit_fp  # the students' notebooks see the same images

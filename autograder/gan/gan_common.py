@@ -22,16 +22,35 @@ METRIC_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "dupl
 COPY_SHARE = 0.05  # more than this share of exact (or near) copies of training images is copying
 
 
+IMAGE_SHAPE = (20, 20)  # the DCGAN Generator/Discriminator of the notebook are built for 20x20 images
+
+
 def load_expected() -> dict:
-    return json.loads(EXPECTED_PATH.read_text())
+    from coursekit.data import check_measured_on
+
+    expected = json.loads(EXPECTED_PATH.read_text())
+    check_measured_on(expected, EXPECTED_PATH)
+    return expected
+
+
+def course_data():
+    """The course data set; the GAN assignment's networks need 20x20 images (the course's Pokémon and the sprites are)."""
+    from coursekit.data import course_dataset
+
+    ds = course_dataset()
+    if tuple(ds.image_shape) != IMAGE_SHAPE:
+        raise ValueError(f"the GAN assignment's networks make {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} images, but the course data set "
+                         f"{ds.name!r} holds {ds.image_shape[0]}x{ds.image_shape[1]} images: resize it (coursekit data build) or "
+                         "change the Generator and Discriminator in solutions/gan/gan.ipynb")
+    return ds
 
 
 @functools.lru_cache(maxsize=1)
 def _data_and_evaluator():
-    from coursekit.data import load_dataset
-    from coursekit.metrics import load_evaluator, reference_evaluator_path
+    from coursekit.metrics import course_evaluator
 
-    return load_dataset("sprites"), load_evaluator(reference_evaluator_path("sprites"))
+    ds = course_data()
+    return ds, course_evaluator(ds)
 
 
 def sample_metrics(samples, seed: int = 0) -> dict:

@@ -113,10 +113,14 @@ REFERENCE_SEEDS = [0, 1, 2, 3, 4]
 def build(profile_names=None, previous=None, log=print, seeds=None, skip_training=False) -> dict:
     """expected.json's content (``coursekit reference`` calls this). Both profiles share the smoke budget,
     so ``profile_names`` selects nothing here; a reference that fails its own thresholds raises."""
+    from coursekit.data import course_dataset_spec
+    from coursekit.data.course import describe_for_expected
+
     torch.set_num_threads(1)
     ref, probes = gan_common.reference_module(), gan_common.probes_module()
-    out = {"losses": loss_expected(ref, probes)}
-    if skip_training and previous and "training" in previous:
+    data = describe_for_expected(gan_common.course_data(), course_dataset_spec())
+    out = {"dataset": data, "losses": loss_expected(ref, probes)}
+    if skip_training and previous and "training" in previous and previous.get("dataset") == data:
         out["training"] = previous["training"]
     else:
         log("gan: training the reference over seeds " + ", ".join(map(str, seeds or REFERENCE_SEEDS)))

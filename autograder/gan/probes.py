@@ -148,10 +148,10 @@ def _to_palette(images, palette):
 
 def probe_train(sub, steps, batch_size, z_dim, width, lr, n_samples, seed=0, device="auto"):
     """Train the student's Generator/Discriminator with the student's train_step; return samples as palette indices."""
-    from coursekit.data import load_dataset
+    from coursekit.data import course_dataset
 
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
-    ds = load_dataset("sprites")
+    ds = course_dataset()
     real = (ds.rgb("train") * 2 - 1).to(dev)
     palette = torch.as_tensor(ds.palette)
     torch.manual_seed(seed)

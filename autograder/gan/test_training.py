@@ -33,9 +33,9 @@ def _trained(probe, profile, attach=None):
         raise run
     res, m = run
     if attach is not None:
-        from coursekit.data import load_dataset
+        from coursekit.data import course_dataset
 
-        attach.grid("64 samples after training with your train_step", res["samples"][:64].long(), load_dataset("sprites").palette, ncols=16)
+        attach.grid("64 samples after training with your train_step", res["samples"][:64].long(), course_dataset().palette, ncols=16)
         attach.curve("discriminator loss", res["d_loss"])
         attach.curve("generator loss", res["g_loss"])
     assert res["finite"], (f"the losses became NaN or infinite after {res['steps_done']} steps of training: compute them from logits "

@@ -10,7 +10,11 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="session")
 def expected() -> dict:
-    return json.loads((HERE / "expected.json").read_text())
+    from coursekit.data import check_measured_on
+
+    exp = json.loads((HERE / "expected.json").read_text())
+    check_measured_on(exp, HERE / "expected.json")
+    return exp
 
 
 @pytest.fixture
@@ -24,7 +28,7 @@ def training(profile, expected) -> dict:
 
 @pytest.fixture(scope="session")
 def data():
-    """The data set the graders train on, loaded in the grader's process (for copies and held-out pixels)."""
-    from coursekit.data import load_dataset
+    """The course data set the graders train on, loaded in the grader's process (for copies and held-out pixels)."""
+    from coursekit.data import course_dataset
 
-    return load_dataset(json.loads((HERE / "profiles.json").read_text())["smoke"]["train"]["dataset"])
+    return course_dataset()

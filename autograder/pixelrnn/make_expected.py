@@ -89,11 +89,17 @@ def build(profiles: list[str] | None = None, previous: dict | None = None, log=p
     _LAST.update(ref=ref, probes=probes, config=all_profiles[profiles[0]]["train"])
     case = loss_case()
     out = probes.probe_loss(ref, **case)
+    from coursekit.data import course_dataset, course_dataset_spec
+    from coursekit.data.course import describe_for_expected
+
     expected = {
         "assignment": "pixelrnn",
+        "dataset": describe_for_expected(course_dataset(), course_dataset_spec()),
         "made_by": "autograder/pixelrnn/make_expected.py from the code of solutions/pixelrnn/pixelrnn.ipynb",
         "loss": {**case, "nll_nats": float(out["nats"]), "bits_per_pixel": float(out["bits"]), "tolerance": 1e-4},
-        "training": dict((previous or {}).get("training", {})),
+        # profiles not rebuilt keep their thresholds, unless they were measured on other data
+        "training": {k: v for k, v in (previous or {}).get("training", {}).items() if k in all_profiles}
+        if (previous or {}).get("dataset") == describe_for_expected(course_dataset(), course_dataset_spec()) else {},
     }
     for name in profiles:
         log(f"pixelrnn: training the reference in the {name} profile")
@@ -108,11 +114,11 @@ _LAST: dict = {}  # what build() trained, reused by pictures()
 
 def pictures(dest: Path, log=print) -> None:
     """Reference samples and completions for the feedback pages (after build())."""
-    from coursekit.data import load_dataset
+    from coursekit.data import course_dataset
     from coursekit.plot import save_grid
 
     ref, probes, cfg = _LAST["ref"], _LAST["probes"], _LAST["config"]
-    palette = load_dataset(cfg["dataset"]).palette
+    palette = course_dataset().palette
     s = probes.probe_sample(ref, cfg, GRADED_SEED, n=16, temperature=1.0, sample_seed=0)["samples"]
     save_grid(s, palette, dest / "samples_of_the_reference.png", ncols=8)
     _, test, _, h, w = probes.grading_data(cfg)

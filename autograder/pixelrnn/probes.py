@@ -94,10 +94,10 @@ def probe_steps(sub, model):
 
 # --- training and generation -------------------------------------------------------------
 def grading_data(config: dict):
-    """(train (n, T) long, held-out (m, T) long, K, H, W): the graders' fixed subset of the data set."""
-    from coursekit.data import load_dataset
+    """(train (n, T) long, held-out (m, T) long, K, H, W): the graders' fixed subset of the course data set."""
+    from coursekit.data import course_dataset
 
-    ds = load_dataset(config["dataset"])
+    ds = course_dataset()
     train = ds.sequences("train")
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(config["subset_seed"]))[: config["train_subset"]]
     h, w = ds.image_shape

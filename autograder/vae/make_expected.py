@@ -70,13 +70,13 @@ _EVAL = {}
 
 
 def sample_metrics(samples) -> dict:
-    """The sample metrics the graders use: coursekit.metrics.evaluate_samples against the sprites' training split."""
-    from coursekit.data import load_dataset
-    from coursekit.metrics import evaluate_samples, load_evaluator, reference_evaluator_path
+    """The sample metrics the graders use: coursekit.metrics.evaluate_samples against the course data's training split."""
+    from coursekit.data import course_dataset
+    from coursekit.metrics import course_evaluator, evaluate_samples
 
     if not _EVAL:
-        _EVAL["data"] = load_dataset("sprites")
-        _EVAL["evaluator"] = load_evaluator(reference_evaluator_path("sprites"))
+        _EVAL["data"] = course_dataset()
+        _EVAL["evaluator"] = course_evaluator(_EVAL["data"])
     samples = torch.as_tensor(samples).long().cpu()
     from coursekit.metrics import data_copying_test
 
@@ -124,11 +124,15 @@ def thresholds(runs: list[dict]) -> dict:
 def build(profile_names: list[str] | None = None, previous: dict | None = None, log=print, seeds: list[int] | None = None,
           only_elbo: bool = False, rethreshold: bool = False) -> dict:
     """expected.json's content (``coursekit reference`` calls this); profiles not rebuilt are kept from ``previous``."""
+    from coursekit.data import course_dataset, course_dataset_spec
+    from coursekit.data.course import describe_for_expected
+
     torch.set_num_threads(1)
     seeds = seeds or REFERENCE_SEEDS
     probes, ref = load_probes(), load_reference()
-    expected = json.loads(json.dumps(previous)) if previous else {}
-    expected.update({"assignment": "vae", "made_by": "autograder/vae/make_expected.py from solutions/vae/vae.ipynb"})
+    data = describe_for_expected(course_dataset(), course_dataset_spec())
+    expected = json.loads(json.dumps(previous)) if previous and previous.get("dataset") == data else {}  # other data: start afresh
+    expected.update({"assignment": "vae", "made_by": "autograder/vae/make_expected.py from solutions/vae/vae.ipynb", "dataset": data})
     elbo = {}
     for seed in ELBO_SEEDS:
         parts = probes.probe_negative_elbo(ref, case=seed)["parts"]

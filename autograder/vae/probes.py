@@ -138,10 +138,10 @@ def heldout_negative_elbo(model, x, seed):
 
 
 def probe_train(sub, steps, batch_size, lr, num_samples, latent_dim=10, run_seed=0):
-    """Train the student's VAE with the student's train() on the sprites' training split; held-out negative ELBO and samples."""
-    from coursekit.data import load_dataset
+    """Train the student's VAE with the student's train() on the course data's training split; held-out negative ELBO and samples."""
+    from coursekit.data import course_dataset
 
-    data = load_dataset("sprites")
+    data = course_dataset()
     x_train, _ = data.tensors("train")
     x_test, _ = data.tensors("test")
     K, (H, W) = data.num_colors, data.image_shape
@@ -154,7 +154,7 @@ def probe_train(sub, steps, batch_size, lr, num_samples, latent_dim=10, run_seed
     nats = heldout_negative_elbo(model, x_test, seed=1000 + int(run_seed))
     samples = sub.sample(model, int(num_samples), generator=torch.Generator().manual_seed(2000 + int(run_seed)))
     samples = _tensor(samples).detach().cpu()
-    return {"heldout_nats": nats, "height": H, "width": W, "losses": losses[::max(1, len(losses) // 200)],
+    return {"heldout_nats": nats, "height": H, "width": W, "colours": K, "losses": losses[::max(1, len(losses) // 200)],
             "samples": samples,
             "device": str(device)}
 

@@ -50,6 +50,19 @@ def default_profile() -> str:
     return "full" if torch.cuda.is_available() else "smoke"
 
 
+def check_reference_outputs(assignments: list[str]) -> None:
+    """Refuse to grade against thresholds measured on another data set than the course's (``DatasetMismatch``):
+    that is the TA's to fix with ``coursekit reference``, and it must not cost every student their points."""
+    from ..data.course import check_measured_on
+
+    for a in assignments:
+        path = paths.autograder_dir() / a / "expected.json"
+        if path.is_file():
+            expected = json.loads(path.read_text())
+            if "dataset" in expected:
+                check_measured_on(expected, path)
+
+
 def _grader_hash(assignment: str) -> str:
     h = hashlib.sha256()
     for p in sorted((paths.autograder_dir() / assignment).rglob("*")):
@@ -172,6 +185,7 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
     unknown = [a for a in assignments if a not in graded_assignments()]
     if unknown:
         raise ValueError(f"no graders for {unknown}; graded assignments: {graded_assignments()}")
+    check_reference_outputs(assignments)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     subs = find_submissions(inputs, assignments, unzip_into=out / ".unzipped")

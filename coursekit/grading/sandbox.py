@@ -138,7 +138,7 @@ class Sandbox:
         return py
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "CUDA_VISIBLE_DEVICES", "COURSEKIT_ROOT", "COURSEKIT_DATA")}
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "CUDA_VISIBLE_DEVICES", "COURSEKIT_ROOT", "COURSEKIT_DATA", "COURSEKIT_DATASET")}
         env.update(PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS=str(self.limits.threads), MPLBACKEND="Agg", HOME=str(self.workdir))
         self.proc = subprocess.Popen(
             self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

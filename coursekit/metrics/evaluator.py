@@ -269,25 +269,46 @@ def load_evaluator(path, device: str | torch.device = "cpu") -> Evaluator:
 
 
 def reference_evaluator_path(name: str) -> Path:
-    """Where the shipped evaluator of data set ``name`` lives: autograder/reference/evaluator_<name>.pt."""
+    """Where the evaluator of data set ``name`` lives: ``autograder/reference/evaluator_<name>.pt`` in the kit,
+    ``data/evaluators/evaluator_<name>.pt`` in the student release (which has no ``autograder/``; the
+    weights hold no threshold, so students can score their own samples as the graders do)."""
     from .. import paths
 
-    return paths.autograder_dir() / "reference" / f"evaluator_{name}.pt"
+    kit = paths.autograder_dir() / "reference" / f"evaluator_{name}.pt"
+    released = paths.data_dir() / "evaluators" / f"evaluator_{name}.pt"
+    return released if not kit.is_file() and released.is_file() else kit
 
 
 def build_reference_evaluator(name: str, out_path=None, seed: int = 0, device: str | torch.device = "cpu",
                               progress: bool = False) -> dict:
-    """Train the reference evaluator of data set ``name`` and save it; returns accuracy, time and path."""
-    from ..data import load_dataset
+    """Train the reference evaluator of data set ``name`` (a name, or a path as in ``data/course.json``) and save it."""
+    from ..data.course import course_dataset, dataset_fingerprint
 
-    ds = load_dataset(name)
+    ds = course_dataset(name)
     config = default_config(ds)
     t0 = time.perf_counter()
     model = train_evaluator(ds, config, seed=seed, device=device, progress=progress)
     seconds = time.perf_counter() - t0
     acc = evaluator_accuracy(model, ds, "test")
-    out = Path(out_path) if out_path is not None else reference_evaluator_path(name)
+    out = Path(out_path) if out_path is not None else reference_evaluator_path(ds.name)
     # no timing in the file: the same seed must give the same bytes (coursekit reference --check)
-    save_evaluator(model, out, dataset=name, seed=seed, test_accuracy=acc, torch_version=str(torch.__version__))
-    return {"dataset": name, "path": str(out), "test_accuracy": acc, "train_seconds": seconds,
+    save_evaluator(model, out, dataset=ds.name, fingerprint=dataset_fingerprint(ds), seed=seed, test_accuracy=acc,
+                   torch_version=str(torch.__version__))
+    return {"dataset": ds.name, "path": str(out), "test_accuracy": acc, "train_seconds": seconds,
             "chance": 1.0 / max(1, ds.num_classes), "bytes": out.stat().st_size}
+
+
+def course_evaluator(ds=None, device: str | torch.device = "cpu") -> Evaluator:
+    """The evaluator of the course data set (``data/course.json``), or of ``ds``; a clear error when it is missing or stale."""
+    from ..data.course import course_dataset, course_dataset_spec, dataset_fingerprint
+
+    ds = ds if ds is not None else course_dataset()
+    path = reference_evaluator_path(ds.name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no evaluator for the data set {ds.name!r}; train it with "
+                                f"`coursekit reference --dataset {course_dataset_spec()}`")
+    model = load_evaluator(path, device=device)
+    stored = model.info.get("fingerprint")
+    if stored is not None and stored != dataset_fingerprint(ds):
+        raise ValueError(f"{path} was trained on other images than today's {ds.name!r}; retrain it with `coursekit reference`")
+    return model
