@@ -183,7 +183,9 @@ def _build(assignments, profiles, evaluators, check, spec, log) -> ReferenceResu
         stage = Path(tmp)
         rels = _stage_evaluators(stage, spec, log) if evaluators else []
         for a in assignments:
+            ta = time.time()
             rels += _stage_assignment(a, profiles, stage, log)
+            log(f"{a}: reference outputs in {time.time() - ta:.0f} s")
         for rel in rels:
             target = root / rel
             if check:
