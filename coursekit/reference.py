@@ -145,7 +145,7 @@ def build_reference(assignments: list[str] | None = None, profiles: list[str] | 
 
     spec = dataset or course_dataset_spec()
     course_dataset(spec)  # a data set that does not load fails here, before any training
-    with _course_env(spec):
+    with _env("COURSEKIT_DATASET", spec):
         result = _build(assignments, profiles, evaluators, check, spec, log)
     if dataset is not None and not check:
         log(f"course data set: {set_course_dataset(spec)} names {spec!r}")
@@ -153,17 +153,19 @@ def build_reference(assignments: list[str] | None = None, profiles: list[str] | 
 
 
 @contextlib.contextmanager
-def _course_env(spec: str):
-    """The make_expected modules, the probes and the graders read the course data set from COURSEKIT_DATASET."""
-    old = os.environ.get("COURSEKIT_DATASET")
-    os.environ["COURSEKIT_DATASET"] = spec
+def _env(name: str, value: str | None):
+    """Set an environment variable for the rebuild: the make_expected modules and the probes read the course data
+    set from COURSEKIT_DATASET, and the evaluators just trained (not yet in place) from COURSEKIT_EVALUATOR_DIR."""
+    old = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
     try:
         yield
     finally:
         if old is None:
-            os.environ.pop("COURSEKIT_DATASET", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["COURSEKIT_DATASET"] = old
+            os.environ[name] = old
 
 
 def _build(assignments, profiles, evaluators, check, spec, log) -> ReferenceResult:
@@ -182,10 +184,11 @@ def _build(assignments, profiles, evaluators, check, spec, log) -> ReferenceResu
     with tempfile.TemporaryDirectory(prefix="coursekit-reference-") as tmp:
         stage = Path(tmp)
         rels = _stage_evaluators(stage, spec, log) if evaluators else []
-        for a in assignments:
-            ta = time.time()
-            rels += _stage_assignment(a, profiles, stage, log)
-            log(f"{a}: reference outputs in {time.time() - ta:.0f} s")
+        with _env("COURSEKIT_EVALUATOR_DIR", str(stage / "reference") if evaluators else None):
+            for a in assignments:
+                ta = time.time()
+                rels += _stage_assignment(a, profiles, stage, log)
+                log(f"{a}: reference outputs in {time.time() - ta:.0f} s")
         for rel in rels:
             target = root / rel
             if check:

@@ -87,3 +87,14 @@ def test_switching_the_course_data_set_needs_no_typed_number(tmp_path, monkeypat
     graded = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(kit / "autograder" / "pixelrnn"),
                              "--profile", "smoke"], cwd=kit, capture_output=True, text=True, env={**os.environ}, timeout=900)
     assert graded.returncode == 0, graded.stdout[-3000:]
+
+
+def test_a_rebuild_scores_samples_with_the_evaluators_it_just_trained(tmp_path, monkeypatch):
+    """From scratch there is no evaluator in place yet, and with --check the one in place may be stale: while
+    `coursekit reference` runs, the metrics must use the evaluators it staged."""
+    from coursekit.metrics import reference_evaluator_path
+
+    (tmp_path / "evaluator_sprites.pt").write_bytes(b"staged")
+    monkeypatch.setenv("COURSEKIT_EVALUATOR_DIR", str(tmp_path))
+    assert reference_evaluator_path("sprites") == tmp_path / "evaluator_sprites.pt"
+    assert reference_evaluator_path("digits") == paths.autograder_dir() / "reference" / "evaluator_digits.pt"  # not staged: in place

@@ -272,8 +272,13 @@ def reference_evaluator_path(name: str) -> Path:
     """Where the evaluator of data set ``name`` lives: ``autograder/reference/evaluator_<name>.pt`` in the kit,
     ``data/evaluators/evaluator_<name>.pt`` in the student release (which has no ``autograder/``; the
     weights hold no threshold, so students can score their own samples as the graders do)."""
+    import os
+
     from .. import paths
 
+    staged = os.environ.get("COURSEKIT_EVALUATOR_DIR")  # set by `coursekit reference` while it rebuilds them
+    if staged and (Path(staged) / f"evaluator_{name}.pt").is_file():
+        return Path(staged) / f"evaluator_{name}.pt"
     kit = paths.autograder_dir() / "reference" / f"evaluator_{name}.pt"
     released = paths.data_dir() / "evaluators" / f"evaluator_{name}.pt"
     return released if not kit.is_file() and released.is_file() else kit
