@@ -24,7 +24,7 @@ def _prune_stale_reports(grades: Path, current: set[tuple[str, str]]) -> None:
 
 def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, mistakes: int = 2, log=print) -> int:
     from . import paths, release
-    from .data import load_dataset
+    from .data import course_dataset
     from .envinfo import environment_line
     from .grading.engine import GradeOptions, grade_batch, graded_assignments
     from .grading.examples import make_examples
@@ -32,7 +32,7 @@ def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, 
 
     out = Path(out) if out else paths.kit_root() / "out" / "demo"
     log(environment_line())
-    log(load_dataset("sprites").describe())
+    log(course_dataset().describe())
 
     problems = 0
     drift = release.find_drift()
