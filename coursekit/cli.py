@@ -19,6 +19,10 @@ def _cmd_data_list(args) -> int:
     for name in DATASETS:
         print(f"{name:10s} {docs.get(name, '')}")
     print("or a path: a .npz written by `coursekit data build`, or a folder with pixel_color.txt + colormap.txt")
+    from .data.course import course_dataset_spec, course_file
+
+    print(f"course data set (notebooks and graders): {course_dataset_spec()}  ({course_file()}; "
+          "switch with `coursekit reference --dataset NAME`)")
     return 0
 
 

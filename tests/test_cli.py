@@ -39,7 +39,7 @@ def test_data_show_sprites_makes_a_picture(tmp_path, capsys):
 
 def test_data_list_info_env(capsys):
     assert main(["data", "list"]) == 0
-    assert "sprites" in capsys.readouterr().out
+    assert "course data set (notebooks and graders): sprites" in capsys.readouterr().out
     assert main(["data", "info", "sprites"]) == 0
     out = capsys.readouterr().out
     assert "20x20" in out and "palette colours" in out and "classes:" in out
