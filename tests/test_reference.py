@@ -98,3 +98,19 @@ def test_a_rebuild_scores_samples_with_the_evaluators_it_just_trained(tmp_path, 
     monkeypatch.setenv("COURSEKIT_EVALUATOR_DIR", str(tmp_path))
     assert reference_evaluator_path("sprites") == tmp_path / "evaluator_sprites.pt"
     assert reference_evaluator_path("digits") == paths.autograder_dir() / "reference" / "evaluator_digits.pt"  # not staged: in place
+
+
+def test_reference_files_hold_no_timings():
+    """Timings differ from run to run: in expected.json they would make every `--check` report drift."""
+    def keys(o):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                yield k
+                yield from keys(v)
+        elif isinstance(o, list):
+            for v in o:
+                yield from keys(v)
+
+    for path in paths.autograder_dir().glob("*/expected.json"):
+        timed = [k for k in keys(json.loads(path.read_text())) if "seconds" in k]
+        assert not timed, f"{path}: {timed}"

@@ -74,9 +74,10 @@ def training_expected(ref, probes, seeds) -> dict:
         m = gan_common.sample_metrics(res["samples"])
         if SAVE_SAMPLES:
             torch.save(res["samples"], Path(SAVE_SAMPLES) / f"gan_reference_samples_seed{s}.pt")
-        m.update(seed=s, train_seconds=round(res["seconds"], 1), total_seconds=round(time.time() - t0, 1))
+        m.update(seed=s)  # no timing in the file: the same files on every rebuild (coursekit reference --check)
         runs.append(m)
-        print("seed", s, {k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()}, flush=True)
+        print("seed", s, {k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()},
+              f"(trained in {res['seconds']:.0f} s, {time.time() - t0:.0f} s in all)", flush=True)
     untrained = probes.probe_train(ref, **{**cfg, "steps": 0})
     base_untrained = gan_common.sample_metrics(untrained["samples"])
     first = probes.probe_train(ref, **{**cfg, "steps": 0, "n_samples": 250})["samples"][:1]
