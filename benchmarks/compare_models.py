@@ -36,7 +36,6 @@ import argparse
 import math
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -45,20 +44,12 @@ import torch
 from coursekit import paths
 from coursekit.data import course_dataset
 from coursekit.metrics import course_evaluator, evaluate_samples, negative_elbo_to_bpp, spread_over_seeds
-from coursekit.notebook import extract_code, read_notebook
+from coursekit.notebook import solution_module
 
 COLUMNS = ("held-out real", "PixelRNN", "VAE", "GAN", "untrained PixelRNN", "untrained VAE", "untrained GAN", "memorising", "collapsed")
 METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "duplicate_rate", "palette_usage", "pairwise_distance_ratio",
            "copying_z", "exact_copy_fraction", "copying")
 N_EVAL = 72
-
-
-def load_solution(name: str) -> types.ModuleType:
-    path = paths.solutions_dir() / name / f"{name}.ipynb"
-    module = types.ModuleType(f"{name}_solution")
-    module.__file__ = str(path)
-    exec(compile(extract_code(read_notebook(path)), str(path), "exec"), module.__dict__)
-    return module
 
 
 def train_pixelrnn(sol, ds, seconds: float, seed: int):
@@ -144,7 +135,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--out", default=str(paths.kit_root() / "coursekit" / "metrics" / "figures"), help="folder for the picture")
     args = ap.parse_args(argv)
-    sols = {"PixelRNN": load_solution("pixelrnn"), "VAE": load_solution("vae"), "GAN": load_solution("gan")}
+    sols = {"PixelRNN": solution_module("pixelrnn"), "VAE": solution_module("vae"), "GAN": solution_module("gan")}
     torch.set_num_threads(1)  # after the notebooks' setup cells; one thread: the same CPU time for every model
     ds, t0 = course_dataset(), time.time()
     ev = course_evaluator(ds)

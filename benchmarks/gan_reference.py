@@ -66,14 +66,13 @@ def main():
     if gan_common.EXPECTED_PATH.is_file():
         print("graders' thresholds:", {k: round(v, 3) for k, v in gan_common.load_expected()["training"]["thresholds"].items()})
 
-    from coursekit.data import load_dataset
     from coursekit.plot import grid_image
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ds = load_dataset("sprites")
+    ds = gan_common.course_data()
     real, _ = ds.tensors("test")
     panels = [("GAN (reference, seed %d, %d steps)" % (args.seeds[0], cfg["steps"]), first[:48].long()), ("held-out real", real[:48])]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.2))

@@ -1,4 +1,4 @@
-"""Benchmark of assignment 1: held-out bits per pixel of PixelLSTM and PixelLSTMAbove on sprites.
+"""Benchmark of assignment 1: held-out bits per pixel of PixelLSTM and PixelLSTMAbove on the course data set.
 
 Both models have the same LSTM size and get the same training time (``train(..., max_seconds=)``:
 the learning-rate schedule follows the time budget); the model that also sees the pixel above
@@ -15,20 +15,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import types
 
 import torch
 
-from coursekit import paths
-from coursekit.data import load_dataset
-from coursekit.notebook import extract_code, read_notebook
-
-
-def load_solution() -> types.ModuleType:
-    module = types.ModuleType("pixelrnn_solution")
-    code = extract_code(read_notebook(paths.solutions_dir() / "pixelrnn" / "pixelrnn.ipynb"))
-    exec(compile(code, "pixelrnn.ipynb", "exec"), module.__dict__)
-    return module
+from coursekit.data import course_dataset
+from coursekit.notebook import solution_module
 
 
 def main(argv=None) -> int:
@@ -42,12 +33,12 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
-    sol = load_solution()
+    sol = solution_module("pixelrnn")
     torch.set_num_threads(args.threads)  # after the notebook's setup cell, which sets its own
-    data = load_dataset("sprites")
+    data = course_dataset()
     K, (H, W) = data.num_colors, data.image_shape
     train_seq, test_seq = data.sequences("train"), data.sequences("test")
-    print(f"sprites: {len(train_seq)} train / {len(test_seq)} test images of {H}x{W}, K={K}; device {device}; "
+    print(f"{data.name}: {len(train_seq)} train / {len(test_seq)} test images of {H}x{W}, K={K}; device {device}; "
           f"{args.seconds:.0f} s of training each, hidden {args.hidden}, batch {args.batch_size}, peak lr {args.lr}, "
           f"torch threads {torch.get_num_threads()}")
     results = {}

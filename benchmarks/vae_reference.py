@@ -1,7 +1,7 @@
 """Benchmark of assignment 2: the reference VAE's held-out negative ELBO (bits per pixel) and sample metrics.
 
 The code is the solution notebook's own (``solutions/vae/vae.ipynb``, extracted without its
-training and plotting cells). For each seed: train the VAE (10-dimensional code) on the sprites'
+training and plotting cells). For each seed: train the VAE (10-dimensional code) on the course data set's (``data/course.json``; sprites by default)
 training split, print the held-out negative ELBO in bits per pixel (an upper bound on its NLL;
 same split and units as the PixelRNN's held-out NLL) and the metrics of 500 samples
 (``coursekit.metrics.evaluate_samples``), with the device and times; then mean ± std over seeds.
@@ -19,24 +19,15 @@ import argparse
 import math
 import sys
 import time
-import types
 
 import torch
 
 from coursekit import paths
-from coursekit.data import load_dataset
-from coursekit.metrics import evaluate_samples, format_spread, load_evaluator, negative_elbo_to_bpp, reference_evaluator_path
-from coursekit.notebook import extract_code, read_notebook
+from coursekit.data import course_dataset
+from coursekit.metrics import course_evaluator, evaluate_samples, format_spread, negative_elbo_to_bpp
+from coursekit.notebook import solution_module
 
 METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "duplicate_rate", "palette_usage", "copying_z", "exact_copy_fraction", "copying")
-
-
-def load_solution(name: str) -> types.ModuleType:
-    path = paths.solutions_dir() / name / f"{name}.ipynb"
-    module = types.ModuleType(f"{name}_solution")
-    module.__file__ = str(path)
-    exec(compile(extract_code(read_notebook(path)), str(path), "exec"), module.__dict__)
-    return module
 
 
 def pixelrnn_bpp(seconds: float, seed: int, device: torch.device) -> float | None:
@@ -44,8 +35,8 @@ def pixelrnn_bpp(seconds: float, seed: int, device: torch.device) -> float | Non
     path = paths.solutions_dir() / "pixelrnn" / "pixelrnn.ipynb"
     if not path.is_file():
         return None
-    sol = load_solution("pixelrnn")
-    data = load_dataset("sprites")
+    sol = solution_module("pixelrnn")
+    data = course_dataset()
     W = data.image_shape[1]
     torch.manual_seed(seed)
     model = sol.PixelLSTMAbove(data.num_colors, W, 128).to(device)
@@ -67,13 +58,13 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    sol = load_solution("vae")
-    data = load_dataset("sprites")
+    sol = solution_module("vae")
+    data = course_dataset()
     K, (H, W) = data.num_colors, data.image_shape
     x_train, _ = data.tensors("train")
     x_test, _ = data.tensors("test")
-    evaluator = load_evaluator(reference_evaluator_path("sprites"))
-    print(f"sprites: {len(x_train)} train / {len(x_test)} test images of {H}x{W}, K={K}; device {device} "
+    evaluator = course_evaluator(data)
+    print(f"{data.name}: {len(x_train)} train / {len(x_test)} test images of {H}x{W}, K={K}; device {device} "
           f"({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), torch threads {torch.get_num_threads()}; "
           f"VAE latent {args.latent}, {args.steps} steps" + (f", at most {args.seconds:.0f} s" if args.seconds else ""), flush=True)
     runs = {}

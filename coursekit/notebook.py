@@ -86,6 +86,28 @@ def extract_code(nb, skip_tags: tuple[str, ...] = SKIP_TAGS) -> str:
     return "\n".join(parts)
 
 
+def load_notebook_module(path: str | os.PathLike, name: str | None = None):
+    """Run a notebook's code (``extract_code``: no training, plotting or check cells) into a fresh module and return it.
+
+    For trusted notebooks only (the reference solutions, in benchmarks and ``make_expected.py``): it runs in this
+    process. A student's notebook goes through the grading sandbox instead.
+    """
+    import types
+
+    path = Path(path)
+    module = types.ModuleType(name or f"{path.stem}_notebook")
+    module.__file__ = str(path)
+    exec(compile(extract_code(read_notebook(path)), str(path), "exec"), module.__dict__)
+    return module
+
+
+def solution_module(assignment: str):
+    """The reference solution of ``assignment`` (``solutions/<a>/<a>.ipynb``) as a module (see ``load_notebook_module``)."""
+    from . import paths
+
+    return load_notebook_module(paths.solutions_dir() / assignment / f"{assignment}.ipynb", f"{assignment}_solution")
+
+
 def notebook_to_module(path: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write the code of notebook ``path`` as a Python file ``out`` (see ``extract_code``)."""
     out = Path(out)

@@ -91,12 +91,8 @@ def probes_module() -> types.ModuleType:
     return mod
 
 
-def reference_module(notebook: str | Path | None = None) -> types.ModuleType:
+def reference_module() -> types.ModuleType:
     """The solution notebook's definitions (train/demo/check cells left out), as a module."""
-    from coursekit import paths
-    from coursekit.notebook import extract_code, read_notebook
+    from coursekit.notebook import solution_module
 
-    nb = Path(notebook) if notebook else paths.solutions_dir() / "gan" / "gan.ipynb"
-    mod = types.ModuleType("gan_reference")
-    exec(compile(extract_code(read_notebook(nb)), str(nb), "exec"), mod.__dict__)
-    return mod
+    return solution_module("gan")

@@ -39,13 +39,9 @@ def _module(path: Path, name: str) -> types.ModuleType:
 
 def reference_module() -> types.ModuleType:
     """The solution notebook's code (answer and helper cells; training and plots left out) as a module."""
-    from coursekit import paths
-    from coursekit.notebook import extract_code, read_notebook
+    from coursekit.notebook import solution_module
 
-    code = extract_code(read_notebook(paths.solutions_dir() / "pixelrnn" / "pixelrnn.ipynb"))
-    mod = types.ModuleType("reference_solution")
-    exec(compile(code, "solutions/pixelrnn/pixelrnn.ipynb", "exec"), mod.__dict__)
-    return mod
+    return solution_module("pixelrnn")
 
 
 def loss_case() -> dict:

@@ -52,14 +52,9 @@ def load_probes() -> types.ModuleType:
 
 
 def load_reference() -> types.ModuleType:
-    from coursekit import paths
-    from coursekit.notebook import extract_code, read_notebook
+    from coursekit.notebook import solution_module
 
-    path = paths.solutions_dir() / "vae" / "vae.ipynb"
-    module = types.ModuleType("vae_reference")
-    module.__file__ = str(path)
-    exec(compile(extract_code(read_notebook(path)), str(path), "exec"), module.__dict__)
-    return module
+    return solution_module("vae")
 
 
 def profiles() -> dict:
