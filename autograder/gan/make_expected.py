@@ -71,6 +71,7 @@ def training_expected(ref, probes, seeds) -> dict:
     for s in seeds:
         t0 = time.time()
         res = probes.probe_train(ref, **{**cfg, "seed": s})
+        _SAMPLES[s] = res["samples"]
         m = gan_common.sample_metrics(res["samples"])
         if SAVE_SAMPLES:
             torch.save(res["samples"], Path(SAVE_SAMPLES) / f"gan_reference_samples_seed{s}.pt")
@@ -129,6 +130,20 @@ def build(profile_names=None, previous=None, log=print, seeds=None, skip_trainin
     if out["training"].get("problems"):
         raise RuntimeError("gan reference outputs are not sound: " + "; ".join(out["training"]["problems"]))
     return out
+
+
+_SAMPLES: dict = {}  # seed -> the reference's samples at the graders' budget, for pictures()
+
+
+def pictures(dest: Path, log=print) -> None:
+    """The reference's samples for the feedback pages: the graders' budget and seed (after build())."""
+    from coursekit.plot import save_grid
+
+    cfg = json.loads((HERE / "profiles.json").read_text())["smoke"]["train"]
+    if cfg["seed"] not in _SAMPLES:  # build() kept the stored training part: train the graded seed once more
+        _SAMPLES[cfg["seed"]] = gan_common.probes_module().probe_train(gan_common.reference_module(), **cfg)["samples"]
+    save_grid(_SAMPLES[cfg["seed"]][:64].long(), gan_common.course_data().palette, dest / "samples_of_the_reference.png", ncols=16)
+    log(f"gan: reference pictures in {dest}")
 
 
 def main():

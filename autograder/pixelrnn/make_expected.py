@@ -101,6 +101,9 @@ def build(profiles: list[str] | None = None, previous: dict | None = None, log=p
         log(f"pixelrnn: training the reference in the {name} profile")
         expected["training"][name] = training_thresholds(ref, probes, all_profiles[name]["train"], log)
         t = expected["training"][name]
+        if t["threshold_bpp"] >= t["colour_frequencies_bpp"]:
+            raise RuntimeError(f"pixelrnn {name}: the threshold {t['threshold_bpp']} bits per pixel would pass a model that ignores every "
+                               f"pixel (colour frequencies alone: {t['colour_frequencies_bpp']}); give the reference more training in profiles.json")
         log(f"  threshold {t['threshold_bpp']} bits per pixel (mean {t['reference_mean']}, std {t['reference_std']}; colour frequencies alone {t['colour_frequencies_bpp']})")
     return expected
 

@@ -83,8 +83,26 @@ def sample_metrics(samples) -> dict:
     return {k: (bool(v) if isinstance(v, (bool, np.bool_)) else float(v)) for k, v in rep.items()}
 
 
+_SAMPLES: dict = {}  # (budget, seed) -> the reference's samples, for pictures()
+
+
+def _budget_key(prof: dict) -> tuple:
+    return tuple(prof[k] for k in ("train_steps", "batch_size", "lr", "num_samples"))
+
+
+def _colour_frequency_bpp() -> float:
+    """Held-out bits per pixel of the training split's colour frequencies: a model that ignores the image."""
+    from coursekit.data import course_dataset
+
+    ds = course_dataset()
+    train, test = ds.tensors("train")[0], ds.tensors("test")[0]
+    freq = torch.bincount(train.flatten(), minlength=ds.num_colors).double() + 1
+    return float(-(freq / freq.sum()).log()[test.flatten()].mean() / math.log(2))
+
+
 def train_run(probes, ref, prof: dict, seed: int) -> dict:
     out = probes.probe_train(ref, steps=prof["train_steps"], batch_size=prof["batch_size"], lr=prof["lr"], num_samples=prof["num_samples"], run_seed=seed)
+    _SAMPLES[(_budget_key(prof), seed)] = out["samples"]
     from coursekit.metrics import negative_elbo_to_bpp
 
     m = sample_metrics(out["samples"])
@@ -148,13 +166,31 @@ def build(profile_names: list[str] | None = None, previous: dict | None = None, 
                     t_seed = time.time()
                     runs[str(seed)] = train_run(probes, ref, prof, seed)
                     log(f"vae {name} seed {seed}: {runs[str(seed)]} ({time.time() - t_seed:.0f} s)")
+            th = thresholds(list(runs.values()))
+            floor = _colour_frequency_bpp()
+            if th["heldout_bpp"]["max"] >= floor:
+                raise RuntimeError(f"vae {name}: the held-out threshold {th['heldout_bpp']['max']} bits per pixel would pass a model that "
+                                   f"ignores its input (colour frequencies alone: {floor:.3f}); give the reference more training in profiles.json")
             expected["training"][name] = {
-                "budget": budget,
+                "budget": budget, "colour_frequencies_bpp": round(floor, 4),
                 "graded_seed": 0, "reference_seeds": seeds, "runs": runs,
-                "thresholds": thresholds(list(runs.values())),
+                "thresholds": th,
                 "measured_on": f"{'cuda' if torch.cuda.is_available() else 'cpu'}, torch {torch.__version__}, 1 thread",
             }
     return expected
+
+
+def pictures(dest: Path, log=print) -> None:
+    """The reference's samples for the feedback pages: the smoke profile's budget and graded seed (after build())."""
+    from coursekit.data import course_dataset
+    from coursekit.plot import save_grid
+
+    prof = profiles()["smoke"]
+    key = (_budget_key(prof), 0)
+    if key not in _SAMPLES:  # build() reused stored runs: train the graded seed once more
+        train_run(load_probes(), load_reference(), prof, 0)
+    save_grid(_SAMPLES[key][:32], course_dataset().palette, dest / "samples_of_the_reference.png", ncols=16)
+    log(f"vae: reference pictures in {dest}")
 
 
 def main(argv=None) -> int:
