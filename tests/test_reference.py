@@ -150,3 +150,27 @@ def test_smoke_reference_rebuilds_from_scratch(tmp_path, monkeypatch, capsys):
     assert new["vae"]["training"]["smoke"]["thresholds"]["heldout_bpp"]["max"] == pytest.approx(
         old["vae"]["training"]["smoke"]["thresholds"]["heldout_bpp"]["max"], rel=0.05)
     assert new["gan"]["training"]["problems"] == []
+
+
+def test_vae_rebuild_trains_again_instead_of_reusing_stored_runs(monkeypatch):
+    """A TA who changed the solution reruns `coursekit reference`: the stored runs must not stand in for new ones.
+    Within one build, the profiles with the same budget share the runs measured in it."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("vae_make_expected_t", paths.autograder_dir() / "vae" / "make_expected.py")
+    mx = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mx)
+    calls = []
+
+    def fake_run(probes, ref, prof, seed):
+        calls.append(seed)
+        return {"heldout_bpp": 4.0 + 0.01 * seed, "fid": 20.0 + seed, "coverage": 0.3, "copying_z": 0.0, "copying_z_features": 0.0}
+
+    monkeypatch.setattr(mx, "load_probes", lambda: SimpleNamespace(probe_negative_elbo=lambda ref, case: {"parts": [3.0, 2.0, 1.0]}))
+    monkeypatch.setattr(mx, "load_reference", lambda: None)
+    monkeypatch.setattr(mx, "train_run", fake_run)
+    previous = json.loads((paths.autograder_dir() / "vae" / "expected.json").read_text())
+    out = mx.build(["smoke", "full"], previous, log=lambda m: None)
+    assert calls == mx.REFERENCE_SEEDS  # trained once, though expected.json held runs of the same budget
+    assert out["training"]["smoke"]["runs"]["0"]["heldout_bpp"] == 4.0 == out["training"]["full"]["runs"]["0"]["heldout_bpp"]

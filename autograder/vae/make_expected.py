@@ -156,11 +156,15 @@ def build(profile_names: list[str] | None = None, previous: dict | None = None, 
     elif not only_elbo:
         expected.setdefault("training", {})
         expected["threshold_rule"] = THRESHOLD_RULE
+        rebuilt: list[str] = []
         for name in profile_names or list(profiles()):
             prof = profiles()[name]
             budget = {k: prof[k] for k in ("train_steps", "batch_size", "lr", "num_samples")}
-            same = [b for b in expected["training"].values() if b.get("budget") == budget and b.get("reference_seeds") == seeds]
-            runs = dict(same[0]["runs"]) if same else {}  # a profile with the same budget shares the measured runs
+            # a profile with the same budget shares the runs measured *in this build*; runs stored by an earlier build
+            # are never reused for a profile being rebuilt (the solution may have changed since)
+            same = [expected["training"][n] for n in rebuilt if expected["training"][n].get("budget") == budget
+                    and expected["training"][n].get("reference_seeds") == seeds]
+            runs = dict(same[0]["runs"]) if same else {}
             for seed in seeds:
                 if str(seed) not in runs:
                     t_seed = time.time()
@@ -177,6 +181,7 @@ def build(profile_names: list[str] | None = None, previous: dict | None = None, 
                 "thresholds": th,
                 "measured_on": f"{'cuda' if torch.cuda.is_available() else 'cpu'}, torch {torch.__version__}, 1 thread",
             }
+            rebuilt.append(name)
     return expected
 
 
@@ -187,7 +192,7 @@ def pictures(dest: Path, log=print) -> None:
 
     prof = profiles()["smoke"]
     key = (_budget_key(prof), 0)
-    if key not in _SAMPLES:  # build() reused stored runs: train the graded seed once more
+    if key not in _SAMPLES:  # build() did not train the smoke profile (only_elbo, rethreshold): train the graded seed
         train_run(load_probes(), load_reference(), prof, 0)
     save_grid(_SAMPLES[key][:32], course_dataset().palette, dest / "samples_of_the_reference.png", ncols=16)
     log(f"vae: reference pictures in {dest}")
