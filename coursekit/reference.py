@@ -118,6 +118,25 @@ def _stage_assignment(assignment: str, profiles: list[str] | None, stage: Path, 
     return rels
 
 
+def _seeds(expected: dict) -> list[int]:
+    """Every training seed an expected.json was measured with (its "reference_seeds" / "seeds" lists)."""
+    found: set[int] = set()
+
+    def walk(o):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if k in ("reference_seeds", "seeds") and isinstance(v, list):
+                    found.update(int(x) for x in v)
+                else:
+                    walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+
+    walk(expected)
+    return sorted(found)
+
+
 def _manifest(stage: Path, rels: list[str], profiles: list[str] | None, course_spec: str) -> dict:
     from .data.course import course_dataset, describe_for_expected
     from .envinfo import describe_environment
@@ -130,6 +149,8 @@ def _manifest(stage: Path, rels: list[str], profiles: list[str] | None, course_s
         "profiles": profiles or "all",
         "dataset": describe_for_expected(course_dataset(course_spec), course_spec),
         "evaluator_seed": EVALUATOR_SEED,
+        "reference_seeds": {rel.split("/")[0]: _seeds(json.loads((stage / rel).read_text()))
+                            for rel in rels if rel.endswith("/expected.json")},
         "files": {rel: _sha(stage / rel) for rel in sorted(rels)},
     }
 
