@@ -224,7 +224,8 @@ def _build(assignments, profiles, evaluators, check, spec, log) -> ReferenceResu
             manifest_path = root / "reference" / "manifest.json"
             manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"files": {}}
             new = _manifest(stage, rels, profiles, spec)
-            new["files"] = {**manifest.get("files", {}), **new["files"]}
+            new["files"] = {**manifest.get("files", {}), **new["files"]}  # a partial rebuild keeps the others' entries
+            new["reference_seeds"] = {**manifest.get("reference_seeds", {}), **new["reference_seeds"]}
             manifest_path.parent.mkdir(parents=True, exist_ok=True)
             manifest_path.write_text(json.dumps(new, indent=1) + "\n")
             result.written.append(manifest_path)
