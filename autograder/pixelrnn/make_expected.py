@@ -51,13 +51,24 @@ def loss_case() -> dict:
     return {"logits": logits.tolist(), "target": target.tolist()}
 
 
-def training_thresholds(ref, probes, config: dict, log=print) -> dict:
-    runs = {}
+COPY_SAMPLE_SEED = 4  # the sample seed of test_samples_not_copies
+
+
+def training_thresholds(ref, probes, config: dict, n_samples: int, log=print) -> dict:
+    from coursekit.data import course_dataset
+    from coursekit.metrics import data_copying_test
+
+    ds = course_dataset()
+    train_img, test_img = ds.tensors("train")[0], ds.tensors("test")[0]
+    runs, z_runs = {}, {}
     for seed in REFERENCE_SEEDS:
         t0 = time.time()
         logp = probes.probe_train(ref, config, seed)["logp"]
         runs[str(seed)] = round(float(-logp.mean() / math.log(2)), 4)
-        log(f"  reference seed {seed}: {runs[str(seed)]:.4f} bits per pixel ({time.time() - t0:.1f} s)")
+        s = probes.probe_sample(ref, config, seed, n=n_samples, temperature=1.0, sample_seed=COPY_SAMPLE_SEED)["samples"]
+        z_runs[str(seed)] = round(float(data_copying_test(s, train_img, test_img, ds.palette)["z_score"]), 3)
+        log(f"  reference seed {seed}: {runs[str(seed)]:.4f} bits per pixel, copying Z_U {z_runs[str(seed)]} ({time.time() - t0:.1f} s)")
+    z = list(z_runs.values())
     values = list(runs.values())
     mean, std = statistics.mean(values), statistics.stdev(values)
     train, test, k, _, _ = probes.grading_data(config)
@@ -73,6 +84,10 @@ def training_thresholds(ref, probes, config: dict, log=print) -> dict:
         "threshold_bpp": math.ceil(1000 * (mean + max(3 * std, 0.05 * mean))) / 1000,
         "threshold_rule": "mean + max(3 * std, 0.05 * mean) of the reference runs, rounded up to 0.001",
         "colour_frequencies_bpp": round(unigram, 4),
+        "copying_z": z_runs,
+        "copying_z_min": math.floor(1000 * min(-3.0, statistics.mean(z) - 3 * statistics.stdev(z))) / 1000,
+        "copying_rule": "data-copying test (Meehan et al. 2020) of the graders' samples in RGB pixel space: Z_U must be at least "
+                        "min(-3, mean - 3 * std of the reference runs); -3 is the paper's level for copying",
     }
 
 
@@ -99,7 +114,7 @@ def build(profiles: list[str] | None = None, previous: dict | None = None, log=p
     }
     for name in profiles:
         log(f"pixelrnn: training the reference in the {name} profile")
-        expected["training"][name] = training_thresholds(ref, probes, all_profiles[name]["train"], log)
+        expected["training"][name] = training_thresholds(ref, probes, all_profiles[name]["train"], all_profiles[name]["samples"], log)
         t = expected["training"][name]
         if t["threshold_bpp"] >= t["colour_frequencies_bpp"]:
             raise RuntimeError(f"pixelrnn {name}: the threshold {t['threshold_bpp']} bits per pixel would pass a model that ignores every "

@@ -32,6 +32,16 @@ MISTAKES = {
         "passes": ["test_encoding_and_loss.py::test_nll_nats"],
         "message": "returns nats",
     },
+    "sample_returns_perturbed_training_images": {  # a "generator" that memorised: training images, 3% of pixels recoloured
+        "replace": [("    canvas = torch.zeros(n, H * W, dtype=torch.long, device=device)\n    return generate(model, canvas, 0, temperature, generator).reshape(n, H, W)",
+                     "    x = train_seq[torch.randint(0, len(train_seq), (n,), generator=generator)].clone()\n"
+                     "    noise = torch.rand(x.shape, generator=generator) < 0.03\n"
+                     "    x[noise] = torch.randint(0, K, (int(noise.sum()),), generator=generator)\n"
+                     "    return x.reshape(n, H, W).to(device)")],
+        "fails": ["test_generation.py::test_samples_not_copies"],
+        "passes": ["test_generation.py::test_sample_shape_and_range", "test_training.py::test_training_reaches_threshold"],
+        "message": "copies of training images, perhaps lightly changed",
+    },
     "argmax_sampling": {  # generation without randomness
         "replace": [("if temperature == 0:", "if True:")],
         "fails": ["test_generation.py::test_sample_uses_randomness", "test_generation.py::test_completion_varies"],

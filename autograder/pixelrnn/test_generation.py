@@ -38,14 +38,19 @@ def test_temperature(probe, training, profile):
 
 
 def test_samples_not_copies(probe, training, profile, data):
-    from coursekit.metrics import exact_copy_fraction
+    """Exact copies, and the data-copying test (samples nearer to training images than held-out images are)."""
+    from coursekit.metrics import data_copying_test
 
     n = profile["samples"]
     s = _samples(probe, training, n, sample_seed=4)
     assert tuple(s.shape[1:]) == data.image_shape, "samples have the wrong shape"
-    train, _ = data.tensors("train")
-    frac = exact_copy_fraction(s, train)
+    train, test = data.tensors("train")[0], data.tensors("test")[0]
+    res = data_copying_test(s.long(), train, test, data.palette)
+    frac, z = res["exact_copy_fraction"], res["z_score"]
     assert frac <= 0.1, f"{frac:.0%} of the samples are exact copies of training images: generate pixel by pixel from the model"
+    assert z >= training["copying_z_min"], (
+        f"your samples are copies of training images, perhaps lightly changed: they lie closer to training images than held-out "
+        f"images do (data-copying test, Z_U = {z:.1f}). sample() must generate every pixel from the model, never start from stored images")
 
 
 def _complete(probe, training, n_known, sample_seed, n=6):
