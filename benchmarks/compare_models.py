@@ -43,7 +43,7 @@ import torch
 
 from coursekit import paths
 from coursekit.data import course_dataset
-from coursekit.metrics import course_evaluator, evaluate_samples, negative_elbo_to_bpp, spread_over_seeds
+from coursekit.metrics import colour_frequency_bpp, course_evaluator, evaluate_samples, negative_elbo_to_bpp, spread_over_seeds
 from coursekit.notebook import solution_module
 
 COLUMNS = ("held-out real", "PixelRNN", "VAE", "GAN", "untrained PixelRNN", "untrained VAE", "untrained GAN", "memorising", "collapsed")
@@ -92,12 +92,6 @@ def train_gan(sol, ds, seconds: float, seed: int):
     with torch.no_grad():
         samples = sol.sample_images(G, 500, generator=torch.Generator().manual_seed(1000 + seed))
     return None, samples.cpu()
-
-
-def colour_frequency_bpp(ds) -> float:
-    train, test = ds.tensors("train")[0], ds.tensors("test")[0]
-    freq = torch.bincount(train.flatten(), minlength=ds.num_colors).double() + 1
-    return float(-(freq / freq.sum()).log()[test.flatten()].mean() / math.log(2))
 
 
 def run_seed(seed: int, ds, ev, sols, seconds: float, log) -> tuple[dict, dict, dict]:
@@ -149,7 +143,7 @@ def main(argv=None) -> int:
         pictures.setdefault("first", p)
     print(f"\nall seeds in {time.time() - t0:.0f} s\n")
     print(f"**Likelihoods and FID** ({len(args.seeds)} seeds, {args.seconds:.0f} s of one CPU thread each; held-out split; "
-          f"colour frequencies alone: {colour_frequency_bpp(ds):.3f} bits per pixel)\n")
+          f"colour frequencies alone: {colour_frequency_bpp(ds.tensors('train')[0], ds.tensors('test')[0], ds.num_colors):.3f} bits per pixel)\n")
     print("| model | held-out bits per pixel | FID, 500 samples vs 500 training images |")
     print("|---|---|---|")
     for label in ("PixelRNN", "VAE", "GAN", "untrained PixelRNN", "untrained VAE", "untrained GAN"):

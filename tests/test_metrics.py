@@ -12,6 +12,7 @@ from coursekit.metrics import (
     EvaluatorConfig,
     PaletteFeatures,
     bits_per_pixel,
+    colour_frequency_bpp,
     data_copying_test,
     density_coverage,
     duplicate_rate,
@@ -271,3 +272,10 @@ def test_bits_per_pixel_convention():
     assert bits_per_pixel(10 * uniform_nats_per_image, 10 * h * w) == pytest.approx(math.log2(k))
     with pytest.raises(ValueError):
         bits_per_pixel(1.0, 0)
+
+
+def test_colour_frequency_bpp_by_hand():
+    # training colours 0, 0, 1 of K = 3, add-one smoothed: p = (3, 2, 1) / 6; held-out pixels 0 and 1
+    expected = (-math.log2(3 / 6) - math.log2(2 / 6)) / 2
+    assert colour_frequency_bpp(torch.tensor([[0, 0, 1]]), torch.tensor([0, 1]), 3) == pytest.approx(expected)
+    assert colour_frequency_bpp(torch.tensor([0, 1, 2]), torch.tensor([2]), 3) == pytest.approx(math.log2(3))

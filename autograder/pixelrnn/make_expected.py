@@ -56,7 +56,7 @@ COPY_SAMPLE_SEED = 4  # the sample seed of test_samples_not_copies
 
 def training_thresholds(ref, probes, config: dict, n_samples: int, log=print) -> dict:
     from coursekit.data import course_dataset
-    from coursekit.metrics import data_copying_test
+    from coursekit.metrics import colour_frequency_bpp, data_copying_test
 
     ds = course_dataset()
     train_img, test_img = ds.tensors("train")[0], ds.tensors("test")[0]
@@ -72,8 +72,7 @@ def training_thresholds(ref, probes, config: dict, n_samples: int, log=print) ->
     values = list(runs.values())
     mean, std = statistics.mean(values), statistics.stdev(values)
     train, test, k, _, _ = probes.grading_data(config)
-    freq = torch.bincount(train.flatten(), minlength=k).double() + 1
-    unigram = float(-(freq / freq.sum()).log()[test.flatten()].mean() / math.log(2))
+    unigram = colour_frequency_bpp(train, test, k)
     return {
         "config": config,
         "graded_seed": GRADED_SEED,

@@ -93,11 +93,10 @@ def _budget_key(prof: dict) -> tuple:
 def _colour_frequency_bpp() -> float:
     """Held-out bits per pixel of the training split's colour frequencies: a model that ignores the image."""
     from coursekit.data import course_dataset
+    from coursekit.metrics import colour_frequency_bpp
 
     ds = course_dataset()
-    train, test = ds.tensors("train")[0], ds.tensors("test")[0]
-    freq = torch.bincount(train.flatten(), minlength=ds.num_colors).double() + 1
-    return float(-(freq / freq.sum()).log()[test.flatten()].mean() / math.log(2))
+    return colour_frequency_bpp(ds.tensors("train")[0], ds.tensors("test")[0], ds.num_colors)
 
 
 def train_run(probes, ref, prof: dict, seed: int) -> dict:

@@ -20,7 +20,7 @@ from .evaluator import (
     train_evaluator,
 )
 from .fid import fid, fid_from_features, kid, kid_from_features
-from .likelihood import bits_per_pixel, nats_per_image_to_bpp, nats_per_pixel_to_bpp, negative_elbo_to_bpp, uniform_bpp
+from .likelihood import bits_per_pixel, colour_frequency_bpp, nats_per_image_to_bpp, nats_per_pixel_to_bpp, negative_elbo_to_bpp, uniform_bpp
 from .memorisation import data_copying_test, exact_copy_fraction, nearest_distances
 from .precision_recall import density_coverage, knn_radii, precision_recall, prdc
 from .report import evaluate_samples, format_spread, spread_over_seeds
@@ -60,5 +60,6 @@ __all__ = [
     "save_evaluator",
     "spread_over_seeds",
     "train_evaluator",
+    "colour_frequency_bpp",
     "uniform_bpp",
 ]

@@ -46,6 +46,18 @@ def negative_elbo_to_bpp(neg_elbo_nats_per_image: float, height: int, width: int
     return nats_per_image_to_bpp(neg_elbo_nats_per_image, height, width)
 
 
+def colour_frequency_bpp(train, test, num_colors: int) -> float:
+    """Held-out bits per pixel of the training pixels' colour frequencies (add-one smoothed): the model that
+    ignores every other pixel, a floor any real model's threshold must beat.
+
+    train, test: integer tensors of colour indices, any shape (images or raster sequences).
+    """
+    import torch
+
+    freq = torch.bincount(torch.as_tensor(train).flatten(), minlength=num_colors).double() + 1
+    return float(-(freq / freq.sum()).log()[torch.as_tensor(test).flatten()].mean() / LN2)
+
+
 def uniform_bpp(num_colors: int) -> float:
     """Bits per pixel of the uniform model over ``num_colors`` colours: log2(K), the baseline to beat."""
     return math.log2(num_colors)
