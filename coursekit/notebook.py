@@ -86,6 +86,17 @@ def extract_code(nb, skip_tags: tuple[str, ...] = SKIP_TAGS) -> str:
     return "\n".join(parts)
 
 
+def module_from_file(path: str | os.PathLike, name: str):
+    """Import a Python file that is not on ``sys.path`` (a grader folder's ``probes.py``, ``make_expected.py``,
+    ``mistakes.py``) as a fresh module named ``name``. Trusted files only: it runs in this process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_notebook_module(path: str | os.PathLike, name: str | None = None):
     """Run a notebook's code (``extract_code``: no training, plotting or check cells) into a fresh module and return it.
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
+from .notebook import module_from_file
 
 EVALUATOR_DATASETS = ("sprites", "digits")  # always built; the course data set's evaluator is added when it is another
 EVALUATOR_SEED = 0
@@ -69,9 +69,7 @@ def _sha(path: Path) -> str:
 
 def _load_make_expected(assignment: str):
     path = paths.autograder_dir() / assignment / "make_expected.py"
-    spec = importlib.util.spec_from_file_location(f"make_expected_{assignment}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = module_from_file(path, f"make_expected_{assignment}")
     if not hasattr(mod, "build"):
         raise RuntimeError(f"{path}: has no build(profiles, previous, log) function")
     return mod

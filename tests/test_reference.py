@@ -156,12 +156,11 @@ def test_smoke_reference_rebuilds_from_scratch(tmp_path, monkeypatch, capsys):
 def test_vae_rebuild_trains_again_instead_of_reusing_stored_runs(monkeypatch):
     """A TA who changed the solution reruns `coursekit reference`: the stored runs must not stand in for new ones.
     Within one build, the profiles with the same budget share the runs measured in it."""
-    import importlib.util
     from types import SimpleNamespace
 
-    spec = importlib.util.spec_from_file_location("vae_make_expected_t", paths.autograder_dir() / "vae" / "make_expected.py")
-    mx = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mx)
+    from coursekit.notebook import module_from_file
+
+    mx = module_from_file(paths.autograder_dir() / "vae" / "make_expected.py", "vae_make_expected_t")
     calls = []
 
     def fake_run(probes, ref, prof, seed):

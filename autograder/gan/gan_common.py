@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import types
 from pathlib import Path
@@ -85,10 +84,9 @@ def sample_metrics(samples, seed: int = 0) -> dict:
 
 
 def probes_module() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("gan_probes", HERE / "probes.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from coursekit.notebook import module_from_file
+
+    return module_from_file(HERE / "probes.py", "gan_probes")
 
 
 def reference_module() -> types.ModuleType:

@@ -18,7 +18,6 @@ the same way.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import sys
@@ -45,10 +44,9 @@ METRIC_SEED = 0  # the generator of evaluate_samples (its subsets), the same for
 
 
 def load_probes() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("_vae_probes", HERE / "probes.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from coursekit.notebook import module_from_file
+
+    return module_from_file(HERE / "probes.py", "_vae_probes")
 
 
 def load_reference() -> types.ModuleType:

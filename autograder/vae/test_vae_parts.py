@@ -1,6 +1,5 @@
 """Graders of the VAE's parts: shapes, the reparameterisation, the KL, the reconstruction, the ELBO, gradients."""
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -8,11 +7,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from coursekit.notebook import module_from_file
+
 HERE = Path(__file__).parent
 EXPECTED = json.loads((HERE / "expected.json").read_text())
-_spec = importlib.util.spec_from_file_location("_vae_probes_for_graders", HERE / "probes.py")
-P = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(P)
+P = module_from_file(HERE / "probes.py", "_vae_probes_for_graders")
 
 SEEDS = (0, 1, 2)
 

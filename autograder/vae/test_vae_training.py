@@ -5,19 +5,17 @@ One probe call trains (profile budget, ``profiles.json``) and returns the held-o
 samples; the three tests share it. Thresholds: ``expected.json`` (``make_expected.py``).
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
 from coursekit.data import check_measured_on, course_dataset
 from coursekit.metrics import negative_elbo_to_bpp
+from coursekit.notebook import module_from_file
 
 HERE = Path(__file__).parent
 EXPECTED = json.loads((HERE / "expected.json").read_text())
 check_measured_on(EXPECTED, HERE / "expected.json")
-_spec = importlib.util.spec_from_file_location("_vae_make_expected_for_graders", HERE / "make_expected.py")
-MX = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(MX)
+MX = module_from_file(HERE / "make_expected.py", "_vae_make_expected_for_graders")
 
 _CACHE: dict = {}
 

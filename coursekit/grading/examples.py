@@ -18,23 +18,19 @@ untouched student version (no marks) and one notebook per mistake (partial marks
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 
 from .. import paths
-from ..notebook import read_notebook
+from ..notebook import module_from_file, read_notebook
 
 
 def load_mistakes(assignment: str) -> dict:
     path = paths.autograder_dir() / assignment / "mistakes.py"
     if not path.is_file():
         return {}
-    spec = importlib.util.spec_from_file_location(f"_mistakes_{assignment}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.MISTAKES
+    return module_from_file(path, f"_mistakes_{assignment}").MISTAKES
 
 
 def apply_mistake(nb: nbformat.NotebookNode, replacements: list[tuple[str, str]], name: str = "") -> nbformat.NotebookNode:
