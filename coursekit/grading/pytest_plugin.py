@@ -7,10 +7,14 @@ files with ``--results`` to collect the scores.
 
 Fixtures for graders:
 
-- ``probe(name, timeout=None, torch_seed=0, **params)``: runs ``probes.probe_<name>(submission, **params)`` from the
-  grader folder's ``probes.py`` inside the submission's sandboxed worker and returns its
-  plain result; a crash, timeout or exception there fails the test with a message for the
-  student.
+- ``probe(name, timeout=None, torch_seed=0, worker="main", **params)``: runs
+  ``probes.probe_<name>(submission, **params)`` from the grader folder's ``probes.py`` inside
+  the submission's sandboxed worker and returns its plain result; a crash, timeout or
+  exception there fails the test with a message for the student. ``params`` are the inputs
+  the grader chose (tensors travel as tensors). Each ``worker`` name is a separate sandboxed
+  process with the same code: two workers cannot see each other's inputs, which is how a
+  grader checks, in the same calls that it scores, that a model's outputs do not depend on
+  what they must not depend on.
 - ``profile``: the settings of the active grading profile (``profiles.json``: smoke or full).
 - ``credit``: partial credit, ``credit.part(weight, ok, message)`` for each part of a test.
 - ``attach``: pictures for the feedback page (``attach.grid(title, indices, palette)``,
@@ -86,7 +90,7 @@ class _State:
 
     def __init__(self, config):
         self.config = config
-        self.sandboxes: dict[Path, Sandbox] = {}
+        self.sandboxes: dict[tuple[Path, str], Sandbox] = {}
         self.results: dict[str, dict] = {}
         self.started = time.time()
         self.rubrics: dict[Path, object] = {}
@@ -94,14 +98,15 @@ class _State:
         self.artifacts = Path(art) if art else None
         self.scratch = Path(tempfile.mkdtemp(prefix="coursekit-grader-"))
 
-    def sandbox(self, folder: Path) -> Sandbox:
-        if folder not in self.sandboxes:
+    def sandbox(self, folder: Path, worker: str = "main") -> Sandbox:
+        if (folder, worker) not in self.sandboxes:
             prof = load_profile(folder, active_profile_name(self.config))
             timeout = self.config.getoption("--call-timeout") or prof.get("call_timeout", 120)
             limits = Limits(call_timeout=timeout, load_timeout=prof.get("load_timeout", 120), memory_mb=prof.get("memory_mb", 6144),
                             cpu_seconds=prof.get("cpu_seconds", 1800), threads=prof.get("threads", 1))
-            self.sandboxes[folder] = Sandbox(_submission_code(self.config, folder.name, self.scratch), folder / "probes.py", limits)
-        return self.sandboxes[folder]
+            code = _submission_code(self.config, folder.name, self.scratch)
+            self.sandboxes[(folder, worker)] = Sandbox(code, folder / "probes.py", limits)
+        return self.sandboxes[(folder, worker)]
 
 
 _KEY = pytest.StashKey[_State]()
@@ -143,12 +148,12 @@ def _coursekit_state(request) -> _State:
 
 @pytest.fixture
 def probe(request, _coursekit_state):
-    """``probe(name, timeout=None, torch_seed=0, **params)``: a probe's plain result, run in the submission's sandbox
-    after ``torch.manual_seed(torch_seed)``."""
-    sb = _coursekit_state.sandbox(_assignment_dir(request.path))
+    """``probe(name, timeout=None, torch_seed=0, worker="main", **params)``: a probe's plain result, run in the
+    submission's sandboxed worker ``worker`` after ``torch.manual_seed(torch_seed)``."""
+    folder = _assignment_dir(request.path)
 
-    def run(name: str, timeout: float | None = None, torch_seed: int = 0, **params):
-        return sb.call(name, timeout=timeout, torch_seed=torch_seed, **params)
+    def run(name: str, timeout: float | None = None, torch_seed: int = 0, worker: str = "main", **params):
+        return _coursekit_state.sandbox(folder, worker).call(name, timeout=timeout, torch_seed=torch_seed, **params)
 
     return run
 

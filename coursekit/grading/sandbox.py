@@ -46,6 +46,7 @@ class Limits:
     cpu_seconds: int = 1800  # RLIMIT_CPU of the worker, over its whole life
     file_mb: int = 256  # the largest file the worker may write
     threads: int = 1  # torch threads in the worker
+    result_mb: int = 512  # the largest result the grader accepts from one call
 
 
 def _which_isolation(prefer: str | None = None) -> str:
@@ -154,7 +155,7 @@ class Sandbox:
             self.load_error = str(e)
             return
         if not header.get("ok"):
-            self.load_error = header.get("error", "the notebook's code failed to load")
+            self.load_error = str(header.get("error", "the notebook's code failed to load"))[:2000]
             self.close()
 
     def close(self) -> None:
@@ -177,9 +178,9 @@ class Sandbox:
         self.cleanup()
 
     # --- talking to the worker ---------------------------------------------------------------
-    def _send(self, obj: dict) -> None:
+    def _send(self, obj: dict, payload: bytes = b"") -> None:
         try:
-            self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+            self.proc.stdin.write((json.dumps(obj) + "\n").encode() + payload)
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the worker is gone; _receive says how it ended
@@ -230,7 +231,14 @@ class Sandbox:
         deadline = time.monotonic() + timeout
         try:
             header = json.loads(self._read_line(deadline))
-            payload = self._read_exact(int(header.get("nbytes", 0)), deadline) if header.get("nbytes") else b""
+            if not isinstance(header, dict):
+                raise ValueError("header is not an object")
+            nbytes = header.get("nbytes") or 0
+            if type(nbytes) is not int or not 0 <= nbytes <= self.limits.result_mb * 1024 * 1024:
+                self.close()
+                raise SubmissionError(f"the submission's process announced a result of {nbytes!r} bytes while {what} "
+                                      f"(at most {self.limits.result_mb} MB are accepted), so it was refused")
+            payload = self._read_exact(nbytes, deadline) if nbytes else b""
         except TimeoutError:
             self.close()
             raise SubmissionError(f"took longer than {timeout:.0f} s while {what} (an endless loop, or far too slow?)") from None
@@ -251,10 +259,12 @@ class Sandbox:
         if self.load_error:
             raise SubmissionError(self.load_error)
         what = f"running check '{probe}'"
-        self._send({"probe": probe, "params": params, "seed": torch_seed})
+        buf = io.BytesIO()
+        torch.save(params, buf)  # the inputs the grader chose: tensors travel as tensors
+        self._send({"probe": probe, "seed": torch_seed, "nbytes": buf.tell()}, buf.getvalue())
         header, payload = self._receive(timeout or self.limits.call_timeout, what)
         if not header.get("ok"):
-            err = header.get("error", "failed")
+            err = str(header.get("error", "failed"))[:2000]
             if err.startswith("internal:"):
                 raise RuntimeError(err)
             raise SubmissionError(err)

@@ -5,13 +5,16 @@ Protocol, over the pipes it was started with (the student's prints go to a log f
 1. one JSON line: {"code": path of the student's module, "probes": path of the probe module,
    "seed": int, "threads": int}
 2. one JSON line back: {"ok": true} or {"ok": false, "error": "..."} (the code failed to load)
-3. then, per request line {"probe": name, "params": {...}}: a JSON header line
-   {"ok": bool, "nbytes": n, "error": str} followed by n bytes: ``torch.save`` of the probe's
-   result, a dict of plain tensors, numbers, strings and lists, which the grader loads with
-   ``torch.load(weights_only=True)``.
+3. then, per request: a JSON line {"probe": name, "seed": int, "nbytes": n} followed by n bytes,
+   ``torch.save`` of the probe's parameters (plain tensors, numbers, lists: the inputs the grader
+   chose); back comes a JSON header line {"ok": bool, "nbytes": n, "error": str} followed by n
+   bytes: ``torch.save`` of the probe's result, a dict of plain tensors, numbers, strings and
+   lists, which the grader loads with ``torch.load(weights_only=True)`` after checking ``n``.
 
-A probe is a function of the grader's ``probes.py``: it calls the student's code and returns
-what the grader compares. The comparison happens in the grader's process, not here.
+A probe is a function of the grader's ``probes.py``: it calls the student's code on the
+grader's inputs and returns raw outputs (logits, samples, weights). Everything in this process
+is the student's to rewrite, so nothing here decides anything: every judgment is made from the
+raw outputs in the grader's process.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def _load(path: str, name: str) -> types.ModuleType:
 
 def main() -> None:
     # Keep the protocol pipes for ourselves; the student's prints and reads go elsewhere.
-    proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -99,6 +102,12 @@ def main() -> None:
     except BaseException as e:  # the grader's own module: report it as such
         send({"ok": False, "error": f"internal: the probe module failed to load: {type(e).__name__}: {e}"})
         return
+    # The probe functions are taken before the student's code runs, and the module leaves
+    # sys.modules: replacing ``probes.probe_x`` from a notebook changes nothing here. (The
+    # student can still rewrite anything else in this interpreter, torch included: which is
+    # why the worker only returns raw outputs.)
+    table = {name[len("probe_"):]: fn for name, fn in vars(probes).items() if name.startswith("probe_") and callable(fn)}
+    sys.modules.pop("probes", None)
     try:
         torch.manual_seed(init.get("seed", 0))
         submission = _load(init["code"], "submission")
@@ -107,15 +116,19 @@ def main() -> None:
         return
     send({"ok": True})
 
-    for line in proto_in:
+    while True:
+        line = proto_in.readline()
+        if not line:
+            return  # the grader closed the pipe: it is done, or gone
         req = json.loads(line)
-        fn = getattr(probes, "probe_" + req["probe"], None)
+        params = torch.load(io.BytesIO(proto_in.read(int(req["nbytes"]))), weights_only=True) if req.get("nbytes") else {}
+        fn = table.get(req["probe"])
         if fn is None:
             send({"ok": False, "error": f"internal: no probe {req['probe']!r}"})
             continue
         try:
             torch.manual_seed(req.get("seed", 0))
-            result = _plain(fn(submission, **req.get("params", {})))
+            result = _plain(fn(submission, **params))
             buf = io.BytesIO()
             torch.save(result, buf)
             send({"ok": True}, buf.getvalue())
