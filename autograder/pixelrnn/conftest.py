@@ -1,11 +1,23 @@
-"""Fixtures of assignment 1's graders: the expected values and the training budget of the active profile."""
+"""Fixtures of assignment 1's graders: expected values, the training budget, and the graded training run.
+
+The student's model is trained once per grading session (``graded_run``): the grader sends the
+training subset, gets the weights back as plain tensors, then has the held-out sequences and
+their variants scored by two fresh workers that never see each other's inputs. Held-out bits
+per pixel and causality are computed here, from the raw logits.
+"""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import pixelrnn_common as common  # noqa: E402
+
+_RUNS: dict = {}  # (profile, seed) -> ("ok", run) or ("error", exception): one training per session
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +40,58 @@ def training(profile, expected) -> dict:
 
 @pytest.fixture(scope="session")
 def data():
-    """The course data set the graders train on, loaded in the grader's process (for copies and held-out pixels)."""
+    """The course data set, with its held-out split, loaded in the grader's process (workers never see it whole)."""
     from coursekit.data import course_dataset
 
     return course_dataset()
+
+
+def _cached(key, make):
+    if key not in _RUNS:
+        try:
+            _RUNS[key] = ("ok", make())
+        except Exception as e:  # noqa: BLE001 - the same failure for every test that needs this run
+            _RUNS[key] = ("error", e)
+    status, value = _RUNS[key]
+    if status == "error":
+        raise value
+    return value
+
+
+@pytest.fixture
+def graded_run(probe, training, data):
+    """The student's model trained with the student's train() for the profile's budget:
+    {"state": weights, "losses", "config", "k", "h", "w"} (the weights as plain tensors)."""
+    cfg, seed = training["config"], training["graded_seed"]
+
+    def make():
+        train, _, k, h, w = common.grading_data(cfg, data)
+        out = probe("train", config=cfg, seed=seed, train=train.to(torch.uint8), k=k, w=w)
+        state = out.get("state")
+        assert isinstance(state, dict) and all(torch.is_tensor(v) for v in state.values()), (
+            "the trained model's weights could not be read back (model.state_dict() should hold tensors)")
+        return {"state": state, "losses": out.get("losses") or [], "config": cfg, "k": k, "h": h, "w": w}
+
+    return _cached(("train", cfg["model"], json.dumps(cfg, sort_keys=True), seed), make)
+
+
+@pytest.fixture
+def heldout_scores(probe, graded_run, data):
+    """The trained model's held-out log-probabilities and its causality, from two workers' raw logits:
+    {"bpp", "violation" (None or the worst disagreement), "n"}."""
+    from coursekit.grading.causality import first_violation, gather
+
+    def make():
+        r = graded_run
+        x = data.sequences("test")
+        split = common.heldout_split(x, r["k"])
+        outs = []
+        for w, inputs in enumerate(split.inputs):
+            logits = probe("logits", worker=f"heldout_{w}", config=r["config"], k=r["k"], w=r["w"], state=r["state"], x=inputs)["logits"]
+            outs.append(common.check_logits(logits, len(inputs), x.shape[1], r["k"], "the trained model on held-out images"))
+        original, variant = gather(tuple(outs), split)
+        lp_o, lp_v = torch.log_softmax(original.double(), -1), torch.log_softmax(variant.double(), -1)
+        return {"bpp": common.bits_per_pixel(original, x), "violation": first_violation(lp_o, lp_v, split.branch, common.CAUSAL_TOL),
+                "n": len(x)}
+
+    return _cached(("heldout", id(graded_run["state"])), make)

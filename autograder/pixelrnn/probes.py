@@ -1,9 +1,11 @@
 """Probes of assignment 1 (PixelRNN). They run inside the student's sandboxed process.
 
-Each ``probe_<name>(sub, **params)`` calls the student's code (``sub``) and returns plain
-tensors and numbers; the graders (test_*.py) compare them with expected values in their own
-process. Nothing here knows an expected value. ``make_expected.py`` runs these same probes
-on the reference solution, so the graders and the reference measure the same thing.
+Each ``probe_<name>(sub, **params)`` calls the student's code (``sub``) on inputs the grader
+sent and returns raw outputs (logits, samples, weights) as plain tensors. Everything in this
+process belongs to the student, who may rewrite any of it, this file and torch included: so
+nothing here computes a loss, a metric or a verdict. The graders (test_*.py, with
+``pixelrnn_common.py``) judge the raw outputs in their own process, and ``make_expected.py``
+runs these same probes on the reference solution, so both measure the same thing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import torch.nn.functional as F
 
 K, W, H, B = 7, 5, 4, 3  # the small models the structural probes build
 T = W * H
-_TRAINED: dict[tuple, tuple] = {}  # (seed, config) -> (model, losses): kept between probes of one worker
 
 
 def _x(seed: int) -> torch.Tensor:
@@ -44,18 +45,13 @@ def probe_forward(sub, model):
         return {"from_indices": m(x), "from_one_hot": m(F.one_hot(x, K).float()), "B": B, "T": T, "K": K}
 
 
-def probe_causality(sub, model):
-    """(T, T) matrix: entry [t, s] = size of d logits[:, t] / d input pixel s (pytorch-made's check)."""
+def probe_tiny_logits(sub, model, x):
+    """The small seeded model's logits for the grader's sequences ``x`` (n, T): the causality graders compare them
+    across two workers (``coursekit.grading.causality``)."""
     m = _model(sub, model)
     m.eval()
-    rows = []
-    for t in range(T):
-        oh = F.one_hot(_x(1), K).float().requires_grad_(True)  # (B, T, K)
-        out = m(oh)  # (B, T, K)
-        proj = torch.randn(out[:, t].shape, generator=torch.Generator().manual_seed(t))
-        (out[:, t] * proj).sum().backward()
-        rows.append(torch.zeros(T) if oh.grad is None else oh.grad.abs().sum(dim=(0, 2)))
-    return {"grads": torch.stack(rows), "T": T}
+    with torch.no_grad():
+        return {"logits": m(torch.as_tensor(x).long())}
 
 
 def probe_above(sub):
@@ -93,49 +89,45 @@ def probe_steps(sub, model):
 
 
 # --- training and generation -------------------------------------------------------------
-def grading_data(config: dict):
-    """(train (n, T) long, held-out (m, T) long, K, H, W): the graders' fixed subset of the course data set."""
-    from coursekit.data import course_dataset
-
-    ds = course_dataset()
-    train = ds.sequences("train")
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(config["subset_seed"]))[: config["train_subset"]]
-    h, w = ds.image_shape
-    return train[pick], ds.sequences("test"), ds.num_colors, h, w
+# The grader sends the data (the training images; held-out images only to be scored), trains
+# once, and gets the weights back as plain tensors; every later probe rebuilds the model from
+# them. Nothing here computes a loss, a threshold or a verdict.
+def _build(sub, config: dict, k: int, w: int):
+    cls = getattr(sub, config["model"])
+    return cls(k, hidden=config["hidden"]) if config["model"] == "PixelLSTM" else cls(k, w, hidden=config["hidden"])
 
 
-def _trained(sub, config: dict, seed: int):
-    key = (seed, tuple(sorted(config.items())))
-    if key not in _TRAINED:
-        train, _, k, _, w = grading_data(config)
-        torch.manual_seed(seed)
-        model = getattr(sub, config["model"])(k, w, hidden=config["hidden"])
-        losses = sub.train(model, train, config["steps"], batch_size=config["batch_size"], lr=config["lr"],
-                           device=torch.device("cpu"), generator=torch.Generator().manual_seed(seed), progress=False)
-        model.eval()
-        _TRAINED[key] = (model, [float(v) for v in (losses or [])])
-    return _TRAINED[key]
+def _restore(sub, config: dict, k: int, w: int, state: dict):
+    model = _build(sub, config, k, w)
+    model.load_state_dict(state)
+    model.eval()
+    return model
 
 
-def probe_train(sub, config, seed):
-    """Train with the student's train(); return the log-probability of every held-out pixel (m, T)."""
-    model, losses = _trained(sub, config, seed)
-    _, test, _, _, _ = grading_data(config)
+def probe_train(sub, config, seed, train, k, w):
+    """Train a fresh model with the student's train() on the grader's training sequences (n, T)."""
+    torch.manual_seed(seed)
+    model = _build(sub, config, k, w)
+    losses = sub.train(model, torch.as_tensor(train).long(), config["steps"], batch_size=config["batch_size"], lr=config["lr"],
+                       device=torch.device("cpu"), generator=torch.Generator().manual_seed(seed), progress=False)
+    return {"state": dict(model.state_dict()), "losses": [float(v) for v in (losses or [])]}
+
+
+def probe_logits(sub, config, k, w, state, x):
+    """The trained model's logits (n, T, K) for the grader's sequences ``x`` (n, T)."""
+    model = _restore(sub, config, k, w, state)
+    x = torch.as_tensor(x).long()
     with torch.no_grad():
-        logp = torch.cat([F.log_softmax(model(chunk), -1).gather(-1, chunk.unsqueeze(-1)).squeeze(-1) for chunk in test.split(64)])
-    return {"logp": logp, "losses": losses}
+        return {"logits": torch.cat([model(chunk) for chunk in x.split(64)])}
 
 
-def probe_sample(sub, config, seed, n, temperature, sample_seed):
-    model, _ = _trained(sub, config, seed)
-    _, _, _, h, w = grading_data(config)
+def probe_sample(sub, config, k, w, h, state, n, temperature, sample_seed):
+    model = _restore(sub, config, k, w, state)
     g = torch.Generator().manual_seed(sample_seed)
     return {"samples": sub.sample(model, n, h, w, temperature=temperature, generator=g)}
 
 
-def probe_complete(sub, config, seed, n, n_known, temperature, sample_seed):
-    model, _ = _trained(sub, config, seed)
-    _, test, _, h, w = grading_data(config)
-    images = test[:n].reshape(n, h, w)
+def probe_complete(sub, config, k, w, state, images, n_known, temperature, sample_seed):
+    model = _restore(sub, config, k, w, state)
     g = torch.Generator().manual_seed(sample_seed)
-    return {"completed": sub.complete(model, images.clone(), n_known, temperature=temperature, generator=g)}
+    return {"completed": sub.complete(model, torch.as_tensor(images).long().clone(), n_known, temperature=temperature, generator=g)}

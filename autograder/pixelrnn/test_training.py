@@ -1,20 +1,22 @@
-"""Training with the submission's own code reaches a held-out bits-per-pixel threshold."""
+"""Training with the submission's own code reaches a held-out bits-per-pixel threshold, with a causal model.
 
-import math
+The held-out figure is computed here from the raw logits of two workers (see conftest.py): the
+same calls check that the trained model's prediction of each pixel does not change when only
+that pixel or later ones change. A model that reads what it predicts gets no points here.
+"""
 
-import torch
 
-
-def test_training_reaches_threshold(probe, training, attach):
+def test_training_reaches_threshold(graded_run, heldout_scores, training, attach):
     cfg = training["config"]
-    out = probe("train", config=cfg, seed=training["graded_seed"])
-    logp, losses = out["logp"], out["losses"]
-    if losses:
-        attach.curve("your training loss (nats per pixel)", losses, ylabel="nats")
-    assert logp.dim() == 2 and bool(torch.isfinite(logp).all()) and bool((logp <= 1e-5).all()), (
-        "the trained model's outputs are not valid logits (the log-probabilities are not finite); check for NaN during training"
-    )
-    bpp = float(-logp.mean() / math.log(2))
+    if graded_run["losses"]:
+        attach.curve("your training loss (nats per pixel)", graded_run["losses"], ylabel="nats")
+    v = heldout_scores["violation"]
+    assert v is None, (
+        f"the trained {cfg['model']} is not causal: its prediction of pixel {v['position']} of a held-out image changed "
+        f"when only pixels from {v['branch']} on were changed (by {v['difference']:.3g} in log-probability; "
+        f"{100 * v['share']:.0f}% of the checked images). The prediction of pixel t may use only pixels before t, "
+        "and must not depend on the other images in the batch")
+    bpp = heldout_scores["bpp"]
     assert bpp <= training["threshold_bpp"], (
         f"after training {cfg['model']}(hidden={cfg['hidden']}) with your train() for {cfg['steps']} steps "
         f"(batch {cfg['batch_size']}, lr {cfg['lr']}) on {cfg['train_subset']} images, the held-out loss is {bpp:.3f} bits per pixel, "

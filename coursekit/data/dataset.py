@@ -36,6 +36,7 @@ class PaletteDataset:
     split_seed: int = 0  # seed of the train/test permutation
     test_fraction: float = 0.1  # share of images held out for testing
     source: str = ""  # where the images came from, for messages and provenance
+    heldout_of: str = ""  # set on a public copy: the fingerprint of the full data set whose held-out images were left out
     _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -147,6 +148,9 @@ class PaletteDataset:
             f"{self.name}: {len(self)} images of {h}x{w} pixels, {self.num_colors} palette colours",
             f"  split (seed {self.split_seed}): {n_train} train, {n_test} test",
         ]
+        if self.heldout_of:
+            lines.append("  this is the students' copy: the graders' held-out images are not in it, and its test split "
+                         "is carved from the training images")
         if self.label_names is not None:
             counts = np.bincount(self.labels, minlength=self.num_classes)
             lines.append("  classes: " + ", ".join(f"{n} ({c})" for n, c in zip(self.label_names, counts)))

@@ -34,7 +34,7 @@ def save_npz(ds: PaletteDataset, path: str | os.PathLike, meta: dict | None = No
     if ds.labels is not None:
         arrays["labels"] = ds.labels.astype(np.int64)
         arrays["label_names"] = np.array(ds.label_names, dtype=str)
-    info = {"name": ds.name, "source": ds.source, **(meta or {})}
+    info = {"name": ds.name, "source": ds.source, **({"heldout_of": ds.heldout_of} if ds.heldout_of else {}), **(meta or {})}
     arrays["meta"] = np.array(json.dumps(info, sort_keys=True))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -72,6 +72,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, **split) -> Palet
             labels=None if labels is None else labels.astype(np.int64),
             label_names=None if names is None else tuple(str(n) for n in names),
             source=meta.get("source") or str(path),
+            heldout_of=str(meta.get("heldout_of", "")),
             **split,
         )
     except DataError as e:
