@@ -51,7 +51,7 @@ def main():
     rows, first = [], None
     for s in args.seeds:
         t0 = time.time()
-        res = probes.probe_train(ref, **{**cfg, "seed": s})
+        res = gan_common.graded_training(lambda name, **p: getattr(probes, "probe_" + name)(ref, **p), {**cfg, "seed": s})
         m = gan_common.sample_metrics(res["samples"])
         rows.append(m)
         first = res["samples"] if first is None else first
@@ -61,7 +61,7 @@ def main():
     for k in SHOW:
         v = np.array([r[k] for r in rows], dtype=float)
         print(f"| {k} | {v.mean():.3g} ± {v.std(ddof=1) if len(v) > 1 else 0:.2g} |")
-    base = gan_common.sample_metrics(probes.probe_train(ref, **{**cfg, "steps": 0})["samples"])
+    base = gan_common.sample_metrics(gan_common.graded_training(lambda name, **p: getattr(probes, "probe_" + name)(ref, **p), {**cfg, "steps": 0})["samples"])
     print("untrained generator: " + " ".join(f"{k}={base[k]:.3f}" for k in SHOW))
     if gan_common.EXPECTED_PATH.is_file():
         print("graders' thresholds:", {k: round(v, 3) for k, v in gan_common.load_expected()["training"]["thresholds"].items()})

@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 
 from . import paths
+from .data.errors import DataError
 from .notebook import read_notebook
 
 # Spelt from parts so that this file, which ships in the release, passes its own audit.
@@ -32,7 +33,8 @@ END_MARKERS = tuple("### END " + what for what in ("SOLUTION", "HIDDEN TESTS"))
 SOLUTION_MARKERS = (*BEGIN_MARKERS, *END_MARKERS, "=== BEGIN " + "MARK SCHEME ===")
 PUBLIC_PATHS = ("coursekit", "data", "README.md", "pyproject.toml", "environment.yml", "Makefile", "tools")
 HIDDEN_DIRS = ("solutions", "autograder", "tests")
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "downloads", ".ipynb_checkpoints", "*.egg-info")
+# build_sprites.py renders every sprite, the held-out ones too: it is the TA's, not the students'
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "downloads", ".ipynb_checkpoints", "*.egg-info", "build_sprites.py")
 
 
 def list_assignments(source: Path | None = None) -> list[str]:
@@ -172,12 +174,11 @@ def audit_release(folder: str | Path, names: list[str] | None = None) -> list[Au
 
 
 def _release_evaluators_and_data(out: Path, log) -> None:
-    """The evaluator weights (no thresholds in them) go to ``data/evaluators/``; a course data set that is not
-    embedded (e.g. downloaded Pokémon files, which git and the release ignore) goes in as ``data/<name>.npz``."""
-    import json
-
+    """The evaluator weights (no thresholds in them) go to ``data/evaluators/``; the course data set goes in as
+    ``data/<name>.npz``, the students' copy: its training images only (``coursekit.data.public``), so that the
+    graders' held-out images can be neither returned as samples nor looked up by a model."""
     from .data.course import course_dataset, course_dataset_spec
-    from .data.files import save_npz
+    from .data.public import write_public_data
 
     evaluators = sorted((paths.autograder_dir() / "reference").glob("evaluator_*.pt"))
     for src in evaluators:
@@ -185,11 +186,45 @@ def _release_evaluators_and_data(out: Path, log) -> None:
         shutil.copy2(src, out / "data" / "evaluators" / src.name)
     log(f"released {len(evaluators)} evaluator network(s) in {out / 'data' / 'evaluators'}")
     spec = course_dataset_spec()
-    if spec not in ("sprites", "digits"):
+    if spec == "digits":
+        log("the course data set is scikit-learn's digits, which students can load with its held-out split anyway")
+        return
+    try:
         ds = course_dataset()
-        save_npz(ds, out / "data" / f"{ds.name}.npz", force=True)
-        (out / "data" / "course.json").write_text(json.dumps({"dataset": f"{ds.name}.npz"}, indent=1) + "\n")
-        log(f"released the course data set {ds.name!r} as {out / 'data' / (ds.name + '.npz')}")
+    except DataError as e:  # a kit without data (the tests' toy kit): nothing to release
+        log(f"no course data set released: {e}")
+        return
+    write_public_data(out / "data", ds)
+    log(f"released the course data set {ds.name!r} as {out / 'data' / (ds.name + '.npz')}: {len(ds.split_indices('train'))} "
+        f"training images, without the {len(ds.split_indices('test'))} held-out images the graders use")
+
+
+def heldout_images_in(folder: Path) -> list[AuditProblem]:
+    """Data files in ``folder`` holding any of the course data set's held-out images (that is not also a training image)."""
+    import numpy as np
+
+    from .data.course import course_dataset
+    from .data.files import load_npz
+
+    try:
+        ds = course_dataset()
+    except DataError:
+        return []  # no course data set: no held-out images to leak
+    train = {img.tobytes() for img in ds.indices[ds.split_indices("train")]}
+    heldout = {img.tobytes() for img in ds.indices[ds.split_indices("test")]} - train
+    problems = []
+    for p in sorted(folder.rglob("*.npz")):
+        try:
+            images = load_npz(p).indices
+        except Exception:  # noqa: BLE001 - not a data set: look at its raw arrays
+            with np.load(p, allow_pickle=False) as z:
+                images = np.concatenate([z[k].reshape(-1, *ds.image_shape) for k in z.files
+                                         if z[k].dtype == np.uint8 and z[k].size % (ds.image_shape[0] * ds.image_shape[1]) == 0] or [np.zeros((0, *ds.image_shape), np.uint8)])
+        if images.shape[1:] == ds.image_shape:
+            found = sum(img.tobytes() in heldout for img in images)
+            if found:
+                problems.append(AuditProblem(p, f"holds {found} of the graders' held-out images"))
+    return problems
 
 
 def build_release(out: str | Path, names: list[str] | None = None, force: bool = False, log=print) -> Path:
@@ -213,7 +248,7 @@ def build_release(out: str | Path, names: list[str] | None = None, force: bool =
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(_generated(name), encoding="utf-8")
         log(f"released {dest}")
-    problems = audit_release(out, names)
+    problems = audit_release(out, names) + heldout_images_in(out)
     if problems:
         raise RuntimeError("the release gives away hidden material:\n" + "\n".join(map(str, problems)))
     log(f"release audited: no solution, no hidden test in {out}")

@@ -135,9 +135,30 @@ def test_release_carries_a_course_data_set_that_is_not_embedded(tmp_path, monkey
     folder = tmp_path / "course_files"
     write_course_files(load_dataset("digits"), folder)
     monkeypatch.setenv("COURSEKIT_DATASET", str(folder))
-    kit_fp = dataset_fingerprint(course_dataset())
+    kit = course_dataset()
+    kit_fp, kit_train = dataset_fingerprint(kit), kit.indices[kit.split_indices("train")]
     out = release.build_release(tmp_path / "release", log=lambda m: None)
     assert json.loads((out / "data" / "course.json").read_text()) == {"dataset": "course_files.npz"}
     monkeypatch.delenv("COURSEKIT_DATASET")
     monkeypatch.setenv("COURSEKIT_ROOT", str(out))
-    assert dataset_fingerprint(course_dataset()) == kit_fp  # the students' notebooks see the same images
+    students = course_dataset()  # the students' notebooks see the training images, and know where they came from
+    assert students.heldout_of == kit_fp and (students.indices == kit_train).all()
+
+
+def test_release_holds_no_heldout_image(tmp_path):
+    """The graders' held-out images stay with the staff: the release's data holds the training images only,
+    and the audit catches a data file that carries held-out images."""
+    import numpy as np
+
+    from coursekit.data import course_dataset
+    from coursekit.data.files import load_npz
+
+    out = release.build_release(tmp_path / "release", log=lambda m: None)
+    ds = course_dataset()
+    shipped = load_npz(out / "data" / f"{ds.name}.npz")
+    assert len(shipped) == len(ds.split_indices("train")) and shipped.heldout_of
+    assert not (out / "data" / "build_sprites.py").exists()
+    assert release.heldout_images_in(out) == []
+    np.savez(out / "data" / "extra.npz", images=ds.indices[ds.split_indices("test")][:5])
+    problems = [str(p) for p in release.heldout_images_in(out)]
+    assert len(problems) == 1 and "extra.npz: holds 5 of the graders' held-out images" in problems[0]

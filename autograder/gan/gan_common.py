@@ -83,6 +83,40 @@ def sample_metrics(samples, seed: int = 0) -> dict:
     return {k: (bool(rep[k]) if k == "copying" else float(rep[k])) for k in METRIC_KEYS}
 
 
+def to_palette(images, palette):
+    """Generated RGB images (M, 3, H, W) in [-1, 1] -> palette indices (M, H, W) uint8: the nearest palette colour."""
+    import torch
+
+    pal = torch.as_tensor(palette).float() / 255 * 2 - 1
+    pix = images.detach().cpu().float().clamp(-1, 1).permute(0, 2, 3, 1).reshape(-1, 3)
+    return torch.cdist(pix, pal).argmin(1).reshape(images.shape[0], images.shape[2], images.shape[3]).to(torch.uint8)
+
+
+def graded_training(call, cfg: dict) -> dict:
+    """Train with the student's (or the reference's) train_step and return what the graders judge.
+
+    ``call(probe, **params)`` runs a probe (in the student's sandboxed worker, or in this process for
+    the reference). The worker gets the training images and returns the generator's raw images for the
+    grader's noise; the palette conversion, the finiteness of the losses and every metric are computed
+    here. Returns {"samples" (M, H, W) uint8, "d_loss", "g_loss", "finite", "steps_done", "device"}.
+    """
+    import math
+
+    import torch
+
+    ds = course_data()
+    (h, w), n = ds.image_shape, cfg["n_samples"]
+    out = call("train", train=ds.tensors("train")[0].to(torch.uint8), palette=torch.as_tensor(ds.palette), **cfg)
+    images = out.get("images")
+    assert torch.is_tensor(images) and images.is_floating_point() and tuple(images.shape) == (n, 3, h, w), (
+        f"Generator(z) for {n} noise vectors should give images of shape {(n, 3, h, w)}, got {tuple(getattr(images, 'shape', ()))}")
+    d_loss = [float(v) for v in out.get("d_loss", [])]
+    g_loss = [float(v) for v in out.get("g_loss", [])]
+    finite = len(d_loss) == len(g_loss) == cfg["steps"] and all(math.isfinite(v) for v in d_loss + g_loss) and bool(torch.isfinite(images).all())
+    return {"samples": to_palette(torch.nan_to_num(images), ds.palette), "d_loss": d_loss, "g_loss": g_loss, "finite": finite,
+            "steps_done": len(d_loss), "device": out.get("device")}
+
+
 def probes_module() -> types.ModuleType:
     from coursekit.notebook import module_from_file
 

@@ -70,7 +70,7 @@ def training_expected(ref, probes, seeds) -> dict:
     runs = []
     for s in seeds:
         t0 = time.time()
-        res = probes.probe_train(ref, **{**cfg, "seed": s})
+        res = gan_common.graded_training(_in_process(probes, ref), {**cfg, "seed": s})
         _SAMPLES[s] = res["samples"]
         m = gan_common.sample_metrics(res["samples"])
         if SAVE_SAMPLES:
@@ -79,9 +79,9 @@ def training_expected(ref, probes, seeds) -> dict:
         runs.append(m)
         print("seed", s, {k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()},
               f"(trained in {res['seconds']:.0f} s, {time.time() - t0:.0f} s in all)", flush=True)
-    untrained = probes.probe_train(ref, **{**cfg, "steps": 0})
+    untrained = gan_common.graded_training(_in_process(probes, ref), {**cfg, "steps": 0})
     base_untrained = gan_common.sample_metrics(untrained["samples"])
-    first = probes.probe_train(ref, **{**cfg, "steps": 0, "n_samples": 250})["samples"][:1]
+    first = gan_common.graded_training(_in_process(probes, ref), {**cfg, "steps": 0, "n_samples": 250})["samples"][:1]
     base_collapsed = gan_common.sample_metrics(first.expand(cfg["n_samples"], -1, -1).clone())
     worst = lambda k, f: f(r[k] for r in runs)  # noqa: E731
     th = {
@@ -132,6 +132,11 @@ def build(profile_names=None, previous=None, log=print, seeds=None, skip_trainin
     return out
 
 
+def _in_process(probes, ref):
+    """A ``call`` for gan_common.graded_training that runs the probe on the (trusted) reference in this process."""
+    return lambda name, **params: getattr(probes, "probe_" + name)(ref, **params)
+
+
 _SAMPLES: dict = {}  # seed -> the reference's samples at the graders' budget, for pictures()
 
 
@@ -141,7 +146,7 @@ def pictures(dest: Path, log=print) -> None:
 
     cfg = json.loads((HERE / "profiles.json").read_text())["smoke"]["train"]
     if cfg["seed"] not in _SAMPLES:  # build() kept the stored training part: train the graded seed once more
-        _SAMPLES[cfg["seed"]] = gan_common.probes_module().probe_train(gan_common.reference_module(), **cfg)["samples"]
+        _SAMPLES[cfg["seed"]] = gan_common.graded_training(_in_process(gan_common.probes_module(), gan_common.reference_module()), cfg)["samples"]
     save_grid(_SAMPLES[cfg["seed"]][:64].long(), gan_common.course_data().palette, dest / "samples_of_the_reference.png", ncols=16)
     log(f"gan: reference pictures in {dest}")
 

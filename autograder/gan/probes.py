@@ -140,20 +140,14 @@ def probe_step(sub, z_dim, width, batch, lr, seed=0):
 
 
 # --- training for a fixed, seeded budget ----------------------------------------------------
-def _to_palette(images, palette):
-    pal = palette.float() / 255 * 2 - 1
-    pix = images.detach().cpu().float().permute(0, 2, 3, 1).reshape(-1, 3)
-    return torch.cdist(pix, pal).argmin(1).reshape(images.shape[0], images.shape[2], images.shape[3])
-
-
-def probe_train(sub, steps, batch_size, z_dim, width, lr, n_samples, seed=0, device="auto"):
-    """Train the student's Generator/Discriminator with the student's train_step; return samples as palette indices."""
-    from coursekit.data import course_dataset
+def probe_train(sub, train, palette, steps, batch_size, z_dim, width, lr, n_samples, seed=0, device="auto"):
+    """Train the student's Generator/Discriminator with the student's train_step on the grader's training images
+    (palette indices, converted here as ``PaletteDataset.rgb`` does); return the generator's raw images for the
+    grader's noise. The grader turns them into palette indices and judges them."""
+    from coursekit.data.convert import indices_to_rgb
 
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
-    ds = course_dataset()
-    real = (ds.rgb("train") * 2 - 1).to(dev)
-    palette = torch.as_tensor(ds.palette)
+    real = (indices_to_rgb(torch.as_tensor(train).long(), torch.as_tensor(palette)) * 2 - 1).to(dev)
     torch.manual_seed(seed)
     G = sub.Generator(z_dim, width).to(dev)
     D = sub.Discriminator(width).to(dev)
@@ -162,7 +156,6 @@ def probe_train(sub, steps, batch_size, z_dim, width, lr, n_samples, seed=0, dev
     gen = torch.Generator().manual_seed(seed)
     d_hist, g_hist = [], []
     t0 = time.time()
-    finite = True
     G.train()
     D.train()
     for _ in range(steps):
@@ -171,13 +164,10 @@ def probe_train(sub, steps, batch_size, z_dim, width, lr, n_samples, seed=0, dev
         d_hist.append(float(out["d_loss"]))
         g_hist.append(float(out["g_loss"]))
         if not (abs(d_hist[-1]) < float("inf") and abs(g_hist[-1]) < float("inf")):
-            finite = False
-            break
+            break  # NaN or infinite: the grader sees it in the losses
     seconds = time.time() - t0
     G.eval()
     z = torch.randn(n_samples, z_dim, generator=torch.Generator().manual_seed(seed + 1000))
     with torch.no_grad():
         imgs = torch.cat([G(z[i:i + 250].to(dev)) for i in range(0, n_samples, 250)])
-    samples = _to_palette(imgs.clamp(-1, 1), palette).to(torch.uint8)
-    return {"samples": samples, "d_loss": d_hist, "g_loss": g_hist, "finite": finite, "seconds": seconds,
-            "device": str(dev), "steps_done": len(d_hist)}
+    return {"images": imgs.detach().float().cpu(), "d_loss": d_hist, "g_loss": g_hist, "seconds": seconds, "device": str(dev)}

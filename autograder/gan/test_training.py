@@ -1,8 +1,9 @@
 """Training with the student's train_step for a fixed, seeded budget (the profile's), then sample quality.
 
 The probe trains the student's Generator and Discriminator with Adam and the student's
-train_step, and returns 500 samples (palette indices); the metrics are computed here, in the
-grader's process, with the kit's evaluator. Thresholds: expected.json (rule in make_expected.py).
+train_step on the training images the grader sends, and returns the generator's raw images for
+500 noise vectors; the palette conversion and every metric are computed here, in the grader's
+process, with the kit's evaluator (``gan_common.graded_training``). Thresholds: expected.json (rule in make_expected.py).
 """
 
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gan_common import load_expected, sample_metrics  # noqa: E402
+from gan_common import graded_training, load_expected, sample_metrics  # noqa: E402
 
 EXPECTED = load_expected()["training"]
 TH = EXPECTED["thresholds"]
@@ -23,7 +24,7 @@ def _trained(probe, profile, attach=None):
     if "run" not in _CACHE:
         cfg = profile["train"]
         try:
-            res = probe("train", timeout=profile.get("call_timeout"), **cfg)
+            res = graded_training(lambda name, **p: probe(name, timeout=profile.get("call_timeout"), **p), cfg)
         except Exception as e:  # the probe's message (crash, timeout, not implemented) is the student's
             _CACHE["run"] = e
         else:

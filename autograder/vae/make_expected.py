@@ -97,8 +97,50 @@ def _colour_frequency_bpp() -> float:
     return colour_frequency_bpp(ds.tensors("train")[0], ds.tensors("test")[0], ds.num_colors)
 
 
+def _checked(t, shape, what: str):
+    assert torch.is_tensor(t) and t.is_floating_point() and tuple(t.shape) == tuple(shape), (
+        f"{what} should be a float tensor of shape {tuple(shape)}, got {type(t).__name__} {tuple(getattr(t, 'shape', ()))}")
+    assert bool(torch.isfinite(t).all()), f"{what} holds NaN or infinite values"
+    return t.float()
+
+
+def graded_training(call, prof: dict, seed: int, latent_dim: int = 10) -> dict:
+    """Train the VAE with the student's (or the reference's) code and score it, the graders' way.
+
+    ``call(probe, worker, **params)`` runs a probe: in a named sandboxed worker for a student, in this
+    process for the reference. One worker trains (and samples), one encodes the held-out images, one
+    decodes codes z = mu + sigma * eps drawn here; the held-out negative ELBO (nats per image) is
+    computed here from those raw outputs.
+    """
+    import torch.nn.functional as F
+
+    from coursekit.data import course_dataset
+
+    ds = course_dataset()
+    x_train, x_test = ds.tensors("train")[0], ds.tensors("test")[0]
+    K, (H, W) = ds.num_colors, ds.image_shape
+    n = len(x_test)
+    out = call("train", "main", x_train=x_train.to(torch.uint8), K=K, steps=prof["train_steps"], batch_size=prof["batch_size"],
+               lr=prof["lr"], num_samples=prof["num_samples"], latent_dim=latent_dim, run_seed=seed)
+    state = out.get("state")
+    assert isinstance(state, dict) and all(torch.is_tensor(v) for v in state.values()), (
+        "the trained VAE's weights could not be read back (model.state_dict() should hold tensors)")
+    enc = call("encode", "encoder", state=state, x=x_test.to(torch.uint8), K=K, latent_dim=latent_dim)
+    mu = _checked(enc.get("mu"), (n, latent_dim), "the trained encoder's mu for the held-out images")
+    logvar = _checked(enc.get("logvar"), (n, latent_dim), "the trained encoder's logvar for the held-out images")
+    g = torch.Generator().manual_seed(1000 + int(seed))
+    eps = torch.cat([torch.randn((min(256, n - i), latent_dim), generator=g) for i in range(0, n, 256)])
+    z = mu + torch.exp(0.5 * logvar) * eps
+    logits = call("decode", "decoder", state=state, z=z, K=K, H=H, W=W, latent_dim=latent_dim)["logits"]
+    logits = _checked(logits, (n, K, H, W), "the trained decoder's logits for the held-out codes")
+    rec = F.cross_entropy(logits, x_test, reduction="none").flatten(1).sum(1)  # (n,) nats
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)  # (n,)
+    return {"heldout_nats": float((rec + kl).sum()) / n, "height": H, "width": W, "colours": K,
+            "losses": out.get("losses") or [], "samples": out.get("samples"), "device": out.get("device")}
+
+
 def train_run(probes, ref, prof: dict, seed: int) -> dict:
-    out = probes.probe_train(ref, steps=prof["train_steps"], batch_size=prof["batch_size"], lr=prof["lr"], num_samples=prof["num_samples"], run_seed=seed)
+    out = graded_training(lambda name, worker, **p: getattr(probes, "probe_" + name)(ref, **p), prof, seed)
     _SAMPLES[(_budget_key(prof), seed)] = out["samples"]
     from coursekit.metrics import negative_elbo_to_bpp
 

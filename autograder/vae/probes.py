@@ -119,44 +119,48 @@ def probe_gradients(sub, case, K=5, H=8, W=8, D=3, B=4):
 
 
 # --- training, held-out negative ELBO and samples -------------------------------------------
-def heldout_negative_elbo(model, x, seed):
-    """Mean over the images of reconstruction + KL (nats per image), one z per image; computed here, not with the student's loss."""
-    model.eval()
-    device = next(model.parameters()).device
-    g = torch.Generator().manual_seed(int(seed))
-    total = 0.0
-    with torch.no_grad():
-        for i in range(0, len(x), 256):
-            xb = x[i : i + 256].to(device)
-            mu, logvar = model.encoder(xb)
-            eps = torch.randn(mu.shape, generator=g).to(device)
-            logits = model.decoder(mu + torch.exp(0.5 * logvar) * eps)
-            rec = F.cross_entropy(logits.float(), xb, reduction="none").flatten(1).sum(1)
-            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
-            total += float((rec + kl).sum())
-    return total / len(x)
+# The grader sends the training images, gets the weights back, and computes the held-out
+# negative ELBO itself: one worker encodes the held-out images (mu, logvar), the grader draws
+# the noise and forms z, and another worker, which never saw the images, decodes z. So the
+# figure is a true bound for the student's decoder, whatever this process does.
+def _vae(sub, K, H, W, latent_dim, state=None):
+    model = sub.VAE(K, H, W, latent_dim=latent_dim)
+    if state is not None:
+        model.load_state_dict(state)
+        model.eval()
+    return model
 
 
-def probe_train(sub, steps, batch_size, lr, num_samples, latent_dim=10, run_seed=0):
-    """Train the student's VAE with the student's train() on the course data's training split; held-out negative ELBO and samples."""
-    from coursekit.data import course_dataset
-
-    data = course_dataset()
-    x_train, _ = data.tensors("train")
-    x_test, _ = data.tensors("test")
-    K, (H, W) = data.num_colors, data.image_shape
+def probe_train(sub, x_train, K, steps, batch_size, lr, num_samples, latent_dim=10, run_seed=0):
+    """Train the student's VAE with the student's train() on the grader's training images; weights, losses, samples."""
+    x_train = torch.as_tensor(x_train).long()
+    H, W = x_train.shape[1:]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(int(run_seed))
-    model = sub.VAE(K, H, W, latent_dim=latent_dim).to(device)
+    model = _vae(sub, K, H, W, latent_dim).to(device)
     hist = sub.train(model, x_train, int(steps), batch_size=int(batch_size), lr=float(lr), device=device,
                      generator=torch.Generator().manual_seed(int(run_seed)), progress=False)
     losses = [float(v) for v in (hist.get("loss", []) if isinstance(hist, dict) else [])]
-    nats = heldout_negative_elbo(model, x_test, seed=1000 + int(run_seed))
+    model.eval()
     samples = sub.sample(model, int(num_samples), generator=torch.Generator().manual_seed(2000 + int(run_seed)))
-    samples = _tensor(samples).detach().cpu()
-    return {"heldout_nats": nats, "height": H, "width": W, "colours": K, "losses": losses[::max(1, len(losses) // 200)],
-            "samples": samples,
-            "device": str(device)}
+    return {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "losses": losses[::max(1, len(losses) // 200)],
+            "samples": _tensor(samples).detach().cpu(), "device": str(device)}
+
+
+def probe_encode(sub, state, x, K, latent_dim):
+    """The trained encoder's (mu, logvar) for the grader's images x (n, H, W)."""
+    x = torch.as_tensor(x).long()
+    model = _vae(sub, K, x.shape[1], x.shape[2], latent_dim, state)
+    with torch.no_grad():
+        mu, logvar = model.encoder(x)
+    return {"mu": mu, "logvar": logvar}
+
+
+def probe_decode(sub, state, z, K, H, W, latent_dim):
+    """The trained decoder's logits (n, K, H, W) for the grader's codes z (n, D)."""
+    model = _vae(sub, K, H, W, latent_dim, state)
+    with torch.no_grad():
+        return {"logits": model.decoder(torch.as_tensor(z).float())}
 
 
 # --- the lecture's pictures and the extension -------------------------------------------------

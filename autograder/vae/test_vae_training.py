@@ -1,12 +1,15 @@
 """Graders of training: the student's VAE trained with the student's train() for a fixed, seeded budget.
 
-One probe call trains (profile budget, ``profiles.json``) and returns the held-out negative ELBO
-(computed by the probe from the model's encoder and decoder, not with the student's loss) and
-samples; the three tests share it. Thresholds: ``expected.json`` (``make_expected.py``).
+One worker trains (profile budget, ``profiles.json``) and samples; the held-out negative ELBO is
+computed in the grader's process from the encoder's (mu, logvar) in one worker and the decoder's
+logits for codes drawn here in another (``make_expected.graded_training``), never with the
+student's loss; the three tests share the run. Thresholds: ``expected.json`` (``make_expected.py``).
 """
 
 import json
 from pathlib import Path
+
+import torch
 
 from coursekit.data import check_measured_on, course_dataset
 from coursekit.metrics import negative_elbo_to_bpp
@@ -26,8 +29,8 @@ def _trained(probe, profile):
     if key not in _CACHE:
         exp = EXPECTED["training"][key]
         try:
-            _CACHE[key] = ("ok", probe("train", run_seed=exp["graded_seed"], steps=profile["train_steps"], batch_size=profile["batch_size"], lr=profile["lr"],
-                                       num_samples=profile["num_samples"], timeout=profile.get("call_timeout")))
+            call = lambda name, worker, **p: probe(name, worker=worker, timeout=profile.get("call_timeout"), **p)  # noqa: E731
+            _CACHE[key] = ("ok", MX.graded_training(call, profile, exp["graded_seed"]))
         except Exception as e:  # noqa: BLE001 - the same failure for every test that needs training
             _CACHE[key] = ("error", e)
     status, value = _CACHE[key]
@@ -49,6 +52,7 @@ def _thresholds(profile):
 
 def _check_samples(r, n):
     s = r["samples"]
+    assert isinstance(s, torch.Tensor), f"sample(model, n) should return a tensor of colour indices, got {type(s).__name__}"
     shape = tuple(s.shape)
     assert shape == (n, r["height"], r["width"]), f"sample(model, n) should return (n, H, W) images, got shape {shape}"
     assert not s.is_floating_point() and int(s.min()) >= 0 and int(s.max()) < r["colours"], "samples should be long colour indices in 0..K-1 (the argmax over the decoder's K logits)"

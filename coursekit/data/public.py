@@ -45,7 +45,10 @@ def write_public_data(dest: str | os.PathLike, ds: PaletteDataset | None = None)
     ds = ds or course_dataset()
     dest.mkdir(parents=True, exist_ok=True)
     save_npz(public_copy(ds), dest / f"{ds.name}.npz", force=True)
-    (dest / "course.json").write_text(json.dumps({"dataset": f"{ds.name}.npz"}, indent=1) + "\n")
+    from .registry import EMBEDDED_NPZ
+
+    spec = ds.name if ds.name in EMBEDDED_NPZ else f"{ds.name}.npz"
+    (dest / "course.json").write_text(json.dumps({"dataset": spec}, indent=1) + "\n")
     evaluator = reference_evaluator_path(ds.name)
     if evaluator.is_file():
         (dest / "evaluators").mkdir(exist_ok=True)

@@ -19,6 +19,7 @@ from .errors import DataError
 from .files import load_npz, read_course_files
 
 COURSE_FILES = ("pixel_color.txt", "colormap.txt")
+EMBEDDED_NPZ = ("sprites",)  # names whose loader reads data/<name>.npz
 
 
 def sprites(**split) -> PaletteDataset:
