@@ -53,6 +53,12 @@ def test_sample_quality_fid_kid(probe, profile, credit, attach):
     res, m = _trained(probe, profile, attach)
     hint = ("; check train_step: D on real (label 1) and detached generated images (label 0), then G with the non-saturating loss "
             "through D, one update each per step")
+    # FID and KID reward samples near real images: one good image repeated, or stored images, must not earn them
+    varied = m["duplicate_rate"] <= TH["duplicate_rate_max"] and m["pairwise_distance_ratio"] >= TH["pairwise_distance_ratio_min"]
+    if not credit.part(2, varied and not m["copying"], (
+            f"{_budget(profile)} the samples are not varied, new images (see the tests on mode collapse and copying), "
+            "so their FID and KID do not count")):
+        return
     credit.part(1, m["fid"] <= TH["fid_max"], f"{_budget(profile)} the samples' FID is {m['fid']:.1f}, above the threshold" + hint)
     credit.part(1, m["kid"] <= TH["kid_max"], f"{_budget(profile)} the samples' KID is {m['kid']:.2f}, above the threshold" + hint)
 

@@ -87,7 +87,7 @@ def heldout_scores(probe, graded_run, data):
         split = common.heldout_split(x, r["k"])
         outs = []
         for w, inputs in enumerate(split.inputs):
-            logits = probe("logits", worker=f"heldout_{w}", config=r["config"], k=r["k"], w=r["w"], state=r["state"], x=inputs)["logits"]
+            logits = probe("logits", worker=common.WORKERS[w], config=r["config"], k=r["k"], w=r["w"], state=r["state"], x=inputs)["logits"]
             outs.append(common.check_logits(logits, len(inputs), x.shape[1], r["k"], "the trained model on held-out images"))
         original, variant = gather(tuple(outs), split)
         lp_o, lp_v = torch.log_softmax(original.double(), -1), torch.log_softmax(variant.double(), -1)

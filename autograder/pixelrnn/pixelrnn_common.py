@@ -16,6 +16,9 @@ import torch
 import torch.nn.functional as F
 
 CAUSAL_TOL = 1e-3  # nats: outputs for the same prefix must agree this closely (float noise is ~1e-6)
+# The two workers of the causality checks: the one that trained (it never sees a held-out image before this) and a
+# second one. Neither ever holds an original beside its own variant.
+WORKERS = ("main", "check")
 SPLIT_SEED = 12345  # fixed: the same submission sees the same sequences on every machine
 
 

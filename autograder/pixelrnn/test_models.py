@@ -1,6 +1,7 @@
 """The two models: output shapes, causality (checked with gradients, as in pytorch-made), the pixel above."""
 
 import torch
+from pixelrnn_common import WORKERS
 
 MODELS = ["PixelLSTM", "PixelLSTMAbove"]
 
@@ -32,7 +33,7 @@ def _check_causal(probe, name):
     split = split_for_two_workers(x, seed=7, donors=torch.randint(0, K, (3 * T, T), generator=torch.Generator().manual_seed(2025)), num_values=K)
     outs = []
     for w, inputs in enumerate(split.inputs):
-        logits = probe("tiny_logits", worker=f"causal_{w}", model=name, x=inputs)["logits"]
+        logits = probe("tiny_logits", worker=WORKERS[w], model=name, x=inputs)["logits"]
         assert torch.is_tensor(logits) and tuple(logits.shape) == (len(inputs), T, K), (
             f"{name}(x) for x of shape {(len(inputs), T)} should give logits {(len(inputs), T, K)}, got {tuple(getattr(logits, 'shape', ()))}")
         outs.append(logits)

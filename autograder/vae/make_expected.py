@@ -108,8 +108,8 @@ def graded_training(call, prof: dict, seed: int, latent_dim: int = 10) -> dict:
     """Train the VAE with the student's (or the reference's) code and score it, the graders' way.
 
     ``call(probe, worker, **params)`` runs a probe: in a named sandboxed worker for a student, in this
-    process for the reference. One worker trains (and samples), one encodes the held-out images, one
-    decodes codes z = mu + sigma * eps drawn here; the held-out negative ELBO (nats per image) is
+    process for the reference. One worker trains, samples and encodes the held-out images; another, which
+    never saw an image, decodes codes z = mu + sigma * eps drawn here; the held-out negative ELBO (nats per image) is
     computed here from those raw outputs.
     """
     import torch.nn.functional as F
@@ -125,7 +125,7 @@ def graded_training(call, prof: dict, seed: int, latent_dim: int = 10) -> dict:
     state = out.get("state")
     assert isinstance(state, dict) and all(torch.is_tensor(v) for v in state.values()), (
         "the trained VAE's weights could not be read back (model.state_dict() should hold tensors)")
-    enc = call("encode", "encoder", state=state, x=x_test.to(torch.uint8), K=K, latent_dim=latent_dim)
+    enc = call("encode", "main", state=state, x=x_test.to(torch.uint8), K=K, latent_dim=latent_dim)
     mu = _checked(enc.get("mu"), (n, latent_dim), "the trained encoder's mu for the held-out images")
     logvar = _checked(enc.get("logvar"), (n, latent_dim), "the trained encoder's logvar for the held-out images")
     g = torch.Generator().manual_seed(1000 + int(seed))

@@ -120,8 +120,8 @@ def probe_gradients(sub, case, K=5, H=8, W=8, D=3, B=4):
 
 # --- training, held-out negative ELBO and samples -------------------------------------------
 # The grader sends the training images, gets the weights back, and computes the held-out
-# negative ELBO itself: one worker encodes the held-out images (mu, logvar), the grader draws
-# the noise and forms z, and another worker, which never saw the images, decodes z. So the
+# negative ELBO itself: the training worker encodes the held-out images (mu, logvar), the grader
+# draws the noise and forms z, and another worker, which never saw an image, decodes z. So the
 # figure is a true bound for the student's decoder, whatever this process does.
 def _vae(sub, K, H, W, latent_dim, state=None):
     model = sub.VAE(K, H, W, latent_dim=latent_dim)
