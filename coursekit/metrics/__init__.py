@@ -1,10 +1,11 @@
 """Sample-quality metrics: FID, KID, precision/recall, density/coverage, diversity, data copying,
-and bits per pixel. See ``coursekit/metrics/README.md`` for definitions and sample counts.
+per-sample copy detection, and bits per pixel. See ``coursekit/metrics/README.md`` for definitions and sample counts.
 
 Importing this package does no work: torch is imported by the submodules, torchmetrics and
 scipy only inside the functions that need them. Thresholds used for grading are not here.
 """
 
+from .copies import CopyCalibration, CopyReport, calibrate_copy_thresholds, critical_count, find_copies
 from .diversity import colours_used, duplicate_rate, mean_pairwise_distance, palette_usage, pairwise_distance_ratio
 from .evaluator import (
     Evaluator,
@@ -29,10 +30,14 @@ __all__ = [
     "Evaluator",
     "EvaluatorConfig",
     "PaletteFeatures",
+    "CopyCalibration",
+    "CopyReport",
     "bits_per_pixel",
     "build_reference_evaluator",
     "course_evaluator",
+    "calibrate_copy_thresholds",
     "colours_used",
+    "critical_count",
     "data_copying_test",
     "density_coverage",
     "duplicate_rate",
@@ -41,6 +46,7 @@ __all__ = [
     "exact_copy_fraction",
     "features",
     "fid",
+    "find_copies",
     "fid_from_features",
     "format_spread",
     "kid",
