@@ -123,14 +123,25 @@ def _cmd_check(args) -> int:
 
 def _cmd_grade(args) -> int:
     from .envinfo import environment_line
-    from .grading.engine import GradeOptions, grade_batch
+    from .grading.engine import GradeOptions, GradingInterrupted, IsolationError, grade_batch
     from .grading.reports import summary_table
 
     print(environment_line())
-    opts = GradeOptions(profile=args.profile, timeout=args.timeout, call_timeout=args.call_timeout, force=args.force)
-    reports = grade_batch(args.submissions, args.out, args.assignment or None, jobs=args.jobs, options=opts)
+    opts = GradeOptions(profile=args.profile, timeout=args.timeout, call_timeout=args.call_timeout, force=args.force,
+                        insecure=args.insecure)
+    if args.insecure:
+        print("--insecure: where bubblewrap is missing, the students' code runs with limits only, as your user", file=sys.stderr)
+    try:
+        reports = grade_batch(args.submissions, args.out, args.assignment or None, jobs=args.jobs, options=opts)
+    except IsolationError as e:
+        print(f"coursekit grade: error: {e}", file=sys.stderr)
+        return 2
+    except GradingInterrupted as e:
+        print(f"coursekit grade: {e}", file=sys.stderr, flush=True)
+        return e.exit_code
     print(summary_table(reports))
-    print(f"gradebook: {Path(args.out) / 'gradebook.csv'}; feedback pages: {Path(args.out)}/<student>/<assignment>/feedback.html")
+    print(f"gradebook: {Path(args.out) / 'gradebook.csv'}; feedback pages: {Path(args.out)}/<folder>/<assignment>/feedback.html "
+          "(<folder>: the student's name made safe, the gradebook's folder column)")
     return 0
 
 
@@ -146,8 +157,13 @@ def _cmd_reference(args) -> int:
 
 def _cmd_demo(args) -> int:
     from .demo import run_demo
+    from .grading.engine import GradingInterrupted
 
-    return run_demo(out=args.out, jobs=args.jobs, profile=args.profile, mistakes=args.mistakes)
+    try:
+        return run_demo(out=args.out, jobs=args.jobs, profile=args.profile, mistakes=args.mistakes)
+    except GradingInterrupted as e:
+        print(f"coursekit demo: {e}", file=sys.stderr, flush=True)
+        return e.exit_code
 
 
 def _cmd_env(args) -> int:
@@ -231,7 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grade each submission (a student's folder or zip of notebooks, a notebook, or a folder of "
         "students such as nbgrader's submitted/) in a sandboxed process. Writes OUT/gradebook.csv and, per "
         "student and assignment, report.json, results.json (Gradescope) and feedback.html. Submissions "
-        "already graded with the same graders and profile are skipped, so a stopped batch can be restarted.",
+        "already graded with the same graders and profile are skipped, so a stopped batch can be restarted: Ctrl-C "
+        "(exit code 130) or SIGTERM (143) stops it cleanly, and the same command resumes. Refuses to start where "
+        "bubblewrap's sandbox is missing, unless --insecure.",
     )
     g.add_argument("submissions", nargs="+", help="folders, zips or notebooks")
     g.add_argument("-o", "--out", required=True, help="folder for the gradebook and reports")
@@ -241,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=1800.0, help="seconds for one submission (default: 1800)")
     g.add_argument("--call-timeout", type=float, help="seconds for one call into student code (default: the profile's)")
     g.add_argument("--force", action="store_true", help="grade again even where a report exists")
+    g.add_argument("--insecure", action="store_true",
+                   help="grade without bubblewrap: the student's code then runs with limits only, as the grader's user, and can "
+                   "read and change what that user can (without this flag, grading refuses to start where bubblewrap is missing)")
     g.set_defaults(func=_cmd_grade)
 
     f = sub.add_parser(

@@ -22,11 +22,24 @@ def _prune_stale_reports(grades: Path, current: set[tuple[str, str]]) -> None:
             shutil.rmtree(report.parent)
 
 
+def demo_grade_options(profile: str | None = None, log=print):
+    """The demo grades only the kit's own example submissions, which it may trust: where bubblewrap is
+    missing it grades them without the sandbox (``insecure``), and says so."""
+    from .grading.engine import GradeOptions, strong_isolation_available
+
+    insecure = not strong_isolation_available()
+    if insecure:
+        log("bubblewrap's sandbox is not available here: the demo grades its own example submissions without it "
+            "(insecure, limits only), which is safe for the kit's own code; `coursekit grade` refuses to grade "
+            "students' code like this unless you pass --insecure")
+    return GradeOptions(profile=profile, insecure=insecure)
+
+
 def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, mistakes: int = 2, log=print) -> int:
     from . import paths, release
     from .data import course_dataset
     from .envinfo import environment_line
-    from .grading.engine import GradeOptions, grade_batch, graded_assignments
+    from .grading.engine import grade_batch, graded_assignments
     from .grading.examples import make_examples
     from .grading.reports import summary_table
 
@@ -44,10 +57,11 @@ def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, 
     assignments = graded_assignments()
     examples = {a: make_examples(a, out / "submissions" / a, max_mistakes=mistakes) for a in assignments}
     _prune_stale_reports(out / "grades", {(name, a) for a, made in examples.items() for name in made})
+    options = demo_grade_options(profile, log)
     reports = []
     for a, made in examples.items():  # each mistake belongs to one assignment: grade each assignment's examples on their own
         log(f"{a}: grading example submissions {', '.join(made)} ...")
-        reports += grade_batch([out / "submissions" / a], out / "grades", [a], jobs=jobs, options=GradeOptions(profile=profile))
+        reports += grade_batch([out / "submissions" / a], out / "grades", [a], jobs=jobs, options=options)
     reports.sort(key=lambda r: (r["assignment"], r["student"]))
     log(summary_table(reports))
     for r in reports:

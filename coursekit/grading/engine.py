@@ -1,12 +1,22 @@
 """Grading: submissions in, a report per submission and a gradebook out.
 
 ``grade_submission`` checks the notebook, extracts its code, and runs the assignment's
-hidden graders (``autograder/<assignment>/``) with pytest in a grader process of their own;
-the student's code runs in the sandboxed worker those graders talk to. Its report is
-written atomically as ``OUT/<student>/<assignment>/report.json`` (with ``results.json`` for
-Gradescope and ``feedback.html``), so a batch killed half-way and started again skips what
-is done. ``grade_batch`` grades many submissions, ``jobs`` at a time, and writes
-``OUT/gradebook.csv``.
+hidden graders (``autograder/<assignment>/``) with pytest in a grader process of their own
+(its own session: a timeout or a stop kills it and every process it started); the student's
+code runs in the sandboxed worker those graders talk to. Its report is written atomically as
+``OUT/<folder>/<assignment>/report.json`` (with ``results.json`` for Gradescope and
+``feedback.html``; ``<folder>`` is the student's name made safe, see ``submissions``).
+
+A report counts as done, and is skipped when the batch runs again, only when it holds exactly
+the rubric's tests with valid points and was made from the same notebook, graders, profile and
+engine; anything else is graded again. ``grade_batch`` grades many submissions, ``jobs`` at a
+time, and writes ``OUT/gradebook.csv``. SIGINT (Ctrl-C) or SIGTERM stops a batch cleanly: no
+new work starts, the running graders are killed, their partial work is discarded, the
+gradebook is written from the complete reports and ``GradingInterrupted`` says how far it got;
+the same command then resumes.
+
+Student code runs in bubblewrap's sandbox; where that is not available a batch refuses to
+start (``IsolationError``) unless ``GradeOptions.insecure`` says to grade with limits only.
 """
 
 from __future__ import annotations
@@ -15,19 +25,45 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
 from ..notebook import NotebookError, extract_code, read_notebook
+from . import sandbox as _sandbox
+from .reports import cap, report_problem, tests_problem
 from .rubric import load_rubric
 from .submissions import Submission, find_submissions
 
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
+
+
+class _IsolationError(RuntimeError):
+    """Strong isolation (bubblewrap) is not available and grading without it was not asked for."""
+
+
+IsolationError = getattr(_sandbox, "IsolationError", None) or _IsolationError
+
+
+class GradingInterrupted(Exception):
+    """A batch stopped by SIGINT or SIGTERM, after writing the gradebook of what is done; ``exit_code`` is 128 + signal."""
+
+    def __init__(self, signum: int, done: int, total: int, out: Path):
+        self.signum, self.done, self.total, self.out = signum, done, total, out
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name}: {done} of {total} submission(s) are graded, their reports and {out / 'gradebook.csv'} "
+                         f"are written; run the same command again to grade the other {total - done} (what is done is skipped)")
+
+
+class _Stopped(Exception):
+    """This submission's grading was stopped by the batch's stop: nothing of it is kept."""
 
 
 @dataclass
@@ -37,6 +73,24 @@ class GradeOptions:
     call_timeout: float | None = None  # seconds per probe call (default: the profile's)
     force: bool = False  # grade again even where a report exists
     env: dict = field(default_factory=dict)  # extra environment for the grader process (e.g. CUDA_VISIBLE_DEVICES)
+    insecure: bool = False  # grade even without bubblewrap: the student's code then runs with limits only
+
+
+def strong_isolation_available() -> bool:
+    """Can the student's code run in bubblewrap's sandbox here? (the sandbox module's answer where it has one)"""
+    fn = getattr(_sandbox, "strong_isolation_available", None)
+    if fn is not None:
+        return bool(fn())
+    return _sandbox._which_isolation() == "bubblewrap"
+
+
+def check_isolation(options: GradeOptions) -> None:
+    """Refuse (``IsolationError``) to grade untrusted code without the sandbox unless ``options.insecure``."""
+    if not options.insecure and not strong_isolation_available():
+        raise IsolationError(
+            "the sandbox for student code (bubblewrap) is not available here, so nothing was graded: install bubblewrap "
+            "(apt-get install bubblewrap) and allow unprivileged user namespaces, or grade with --insecure, where the "
+            "student's code runs with limits only, as the grader's user, and can read or change what that user can")
 
 
 def graded_assignments() -> list[str]:
@@ -96,78 +150,233 @@ def _check_notebook(sub: Submission) -> tuple[str | None, str]:
     return code, ""
 
 
-def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | None = None) -> dict:
-    """Grade one submission; returns its report (also written under ``out``)."""
+# --- the grader process and everything it starts -----------------------------------------------
+def _children() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from /proc."""
+    kids: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return kids
+    for d in names:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def _descendants(pid: int) -> list[int]:
+    kids, found, todo = _children(), [], [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            if c not in found:
+                found.append(c)
+                todo.append(c)
+    return found
+
+
+def kill_process_tree(proc: subprocess.Popen) -> None:
+    """Kill a process started with ``start_new_session=True``, its process group and every process below it,
+    also those in sessions of their own (the sandboxed workers call setsid): the tree is frozen first
+    (SIGSTOP), so nothing in it starts anything new while it is being killed."""
+    if proc.poll() is not None:
+        return
+    own = {0, 1, os.getpgrp()}
+    try:
+        os.killpg(proc.pid, signal.SIGSTOP)
+    except OSError:
+        pass
+    tree: list[int] = []
+    for _ in range(5):  # until no new process turns up
+        new = [p for p in _descendants(proc.pid) if p not in tree]
+        if not new:
+            break
+        for p in new:
+            try:
+                os.kill(p, signal.SIGSTOP)
+            except OSError:
+                pass
+        tree += new
+    groups = {proc.pid}
+    for p in tree:
+        try:
+            groups.add(os.getpgid(p))
+        except OSError:
+            pass
+    for g in groups - own:
+        try:
+            os.killpg(g, signal.SIGKILL)
+        except OSError:
+            pass
+    for p in [proc.pid, *tree]:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+    proc.wait()
+
+
+def _tail(path: Path, n: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - n))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _run_grader(cmd: list[str], env: dict, work: Path, timeout: float, stop: threading.Event | None) -> tuple[str, str]:
+    """Run the grader process in a session of its own; (status, log) with status ok, timeout or stopped.
+    On a timeout or a stop, the process and all it started are killed."""
+    out_path, err_path = work / "grader.out", work / "grader.err"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=paths.kit_root(), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
+    deadline = time.monotonic() + timeout
+    status = "ok"
+    try:
+        while True:
+            try:
+                proc.wait(timeout=max(0.01, min(0.2, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if stop is not None and stop.is_set():
+                    status = "stopped"
+                elif time.monotonic() >= deadline:
+                    status = "timeout"
+                else:
+                    continue
+                kill_process_tree(proc)
+                break
+    finally:
+        if proc.poll() is None:  # an error in this thread: leave nothing running
+            kill_process_tree(proc)
+    log = _tail(out_path, 20000) + _tail(err_path, 5000)
+    out_path.unlink(missing_ok=True)
+    err_path.unlink(missing_ok=True)
+    if status == "timeout":
+        log += f"\ngrading took longer than {timeout:.0f} s and was stopped"
+    return status, log
+
+
+def report_key(sub: Submission, profile: str) -> dict:
+    nb_hash = hashlib.sha256(sub.notebook.read_bytes()).hexdigest() if sub.notebook else "none"
+    return {"notebook_sha256": nb_hash, "graders": _grader_hash(sub.assignment), "profile": profile, "engine": ENGINE_VERSION}
+
+
+def done_report(dest: Path, key: dict, rubric) -> dict | None:
+    """The report in ``dest`` if it counts as done: same key, exactly the rubric's tests with valid points."""
+    try:
+        old = json.loads((dest / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(old, dict) or old.get("key") != key or report_problem(old, rubric):
+        return None
+    return old
+
+
+def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | None = None,
+                     stop: threading.Event | None = None) -> dict:
+    """Grade one submission; returns its report (also written under ``out``). With ``stop`` set while it
+    runs, its grader is killed, nothing of it is kept and ``_Stopped`` is raised."""
     from ..envinfo import describe_environment
     from .reports import write_feedback, write_gradescope
 
     options = options or GradeOptions()
     profile = options.profile or default_profile()
-    dest = Path(out) / sub.student / sub.assignment
-    nb_hash = hashlib.sha256(sub.notebook.read_bytes()).hexdigest() if sub.notebook else "none"
-    key = {"notebook_sha256": nb_hash, "graders": _grader_hash(sub.assignment), "profile": profile, "engine": ENGINE_VERSION}
-    done = dest / "report.json"
-    if done.is_file() and not options.force:
-        old = json.loads(done.read_text())
-        if old.get("key") == key:
+    out = Path(out)
+    dest = out / sub.folder / sub.assignment
+    if out.resolve() not in dest.resolve().parents:  # Submission.folder is made safe; this only guards against misuse
+        raise ValueError(f"refuses to write outside {out}: {dest}")
+    rubric = load_rubric(sub.assignment)
+    key = report_key(sub, profile)
+    if not options.force:
+        old = done_report(dest, key, rubric)
+        if old is not None:
             old["skipped"] = True
             return old
+    if stop is not None and stop.is_set():
+        raise _Stopped
 
     t0 = time.monotonic()
     work = dest.parent / f".{sub.assignment}.partial"
     shutil.rmtree(work, ignore_errors=True)
     (work / "artifacts").mkdir(parents=True)
-    code, problem = _check_notebook(sub)
-    grader_seconds = 0.0
-    if problem:
-        results = _zero_report(sub, problem, profile)
-    else:
-        (work / "submission.py").write_text(code, encoding="utf-8")
-        results_path = work / "grader-results.json"
-        cmd = [sys.executable, "-m", "pytest", str(paths.autograder_dir() / sub.assignment), "-q", "-p", "no:cacheprovider",
-               "--assert=plain", "-o", "addopts=", "--submission", str(work / "submission.py"), "--results", str(results_path),
-               "--artifacts", str(work / "artifacts"), "--profile", profile, "--rootdir", str(paths.kit_root())]
-        if options.call_timeout:
-            cmd += ["--call-timeout", str(options.call_timeout)]
-        env = {**os.environ, "MPLBACKEND": "Agg", **options.env}
-        g0 = time.monotonic()
-        try:
-            proc = subprocess.run(cmd, cwd=paths.kit_root(), env=env, capture_output=True, text=True, timeout=options.timeout)
-            log = proc.stdout[-20000:] + proc.stderr[-5000:]
-        except subprocess.TimeoutExpired:
-            log = f"grading took longer than {options.timeout:.0f} s and was stopped"
-        grader_seconds = time.monotonic() - g0
-        (work / "grader.log").write_text(log)
-        if results_path.is_file():
-            results = json.loads(results_path.read_text())
-            results_path.unlink()
+    try:
+        code, problem = _check_notebook(sub)
+        grader_seconds = 0.0
+        if problem:
+            results = _zero_report(sub, problem, profile)
         else:
-            results = _zero_report(sub, "grading did not finish; the course staff have the log", profile)
-    env_info = describe_environment()
-    report = {
-        "student": sub.student,
-        "assignment": sub.assignment,
-        "notebook": str(sub.notebook) if sub.notebook else None,
-        "key": key,
-        "profile": results.get("profile", profile),
-        "isolation": results.get("isolation"),
-        "device": env_info["device"],
-        "versions": {k: env_info[k] for k in ("coursekit", "python", "torch", "numpy", "nbgrader")},
-        "seeds": "fixed per test (see each grader)",
-        "points": round(sum(t["points"] for t in results["tests"]), 4),
-        "max_points": round(sum(t["max_points"] for t in results["tests"]), 4),
-        "tests": results["tests"],
-        "problem": results.get("problem", ""),
-        "grader_seconds": round(grader_seconds, 3),
-        "test_seconds": round(sum(t["seconds"] for t in results["tests"]), 3),
-        "total_seconds": round(time.monotonic() - t0, 3),
-        "worker_starts": results.get("worker_starts", 0),
-    }
-    write_gradescope(report, work / "results.json")
-    write_feedback(report, work / "feedback.html", work / "artifacts")
-    (work / "report.tmp").write_text(json.dumps(report, indent=1))
-    os.replace(work / "report.tmp", work / "report.json")
-    # swap the finished folder into place: a report is either complete or absent
+            (work / "submission.py").write_text(code, encoding="utf-8", errors="surrogateescape")
+            results_path = work / "grader-results.json"
+            cmd = [sys.executable, "-m", "pytest", str(paths.autograder_dir() / sub.assignment), "-q", "-p", "no:cacheprovider",
+                   "--assert=plain", "-o", "addopts=", "--submission", str(work / "submission.py"), "--results", str(results_path),
+                   "--artifacts", str(work / "artifacts"), "--profile", profile, "--rootdir", str(paths.kit_root())]
+            if options.call_timeout:
+                cmd += ["--call-timeout", str(options.call_timeout)]
+            env = {**os.environ, "MPLBACKEND": "Agg", **options.env}
+            env.pop("COURSEKIT_INSECURE", None)
+            if options.insecure:
+                env["COURSEKIT_INSECURE"] = "1"
+            g0 = time.monotonic()
+            status, log = _run_grader(cmd, env, work, options.timeout, stop)
+            if status == "stopped":
+                raise _Stopped
+            grader_seconds = time.monotonic() - g0
+            results, why = None, ""
+            if status == "timeout":
+                why = f"grading took longer than {options.timeout:.0f} s and was stopped"
+            elif results_path.is_file():
+                try:
+                    results = json.loads(results_path.read_text(encoding="utf-8"))
+                    bad = "" if results.get("finished") is True else "the grading session did not finish"
+                    bad = bad or tests_problem(results.get("tests"), rubric)
+                except (OSError, ValueError, AttributeError) as e:
+                    bad = f"unreadable ({e})"
+                results_path.unlink()
+                if bad:
+                    log += f"\nthe grader's results do not cover the rubric: {bad}"
+                    results = None
+            if results is None:
+                results = _zero_report(sub, why or "grading did not finish; the course staff have the log", profile)
+            (work / "grader.log").write_text(log, encoding="utf-8", errors="replace")
+        tests = [{**t, "name": cap(t["name"], 200), "message": cap(t.get("message", ""))} for t in results["tests"]]
+        env_info = describe_environment()
+        report = {
+            "student": sub.student,
+            "folder": sub.folder,
+            "assignment": sub.assignment,
+            "notebook": cap(sub.notebook, 1000) if sub.notebook else None,
+            "key": key,
+            "profile": results.get("profile", profile),
+            "isolation": results.get("isolation"),
+            "insecure": bool(options.insecure),
+            "device": env_info["device"],
+            "versions": {k: env_info[k] for k in ("coursekit", "python", "torch", "numpy", "nbgrader")},
+            "seeds": "fixed per test (see each grader)",
+            "points": round(sum(t["points"] for t in tests), 4),
+            "max_points": round(sum(t["max_points"] for t in tests), 4),
+            "tests": tests,
+            "problem": cap(results.get("problem", "")),
+            "grader_seconds": round(grader_seconds, 3),
+            "test_seconds": round(sum(float(t.get("seconds", 0.0)) for t in tests), 3),
+            "total_seconds": round(time.monotonic() - t0, 3),
+            "worker_starts": results.get("worker_starts", 0),
+        }
+        write_gradescope(report, work / "results.json")
+        write_feedback(report, work / "feedback.html", work / "artifacts")
+        (work / "report.tmp").write_text(json.dumps(report, indent=1), encoding="utf-8")
+        os.replace(work / "report.tmp", work / "report.json")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # a report is either complete or absent
+        raise
+    # swap the finished folder into place
     if dest.exists():
         shutil.rmtree(dest)
     os.replace(work, dest)
@@ -176,41 +385,84 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
 
 def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str] | None = None, jobs: int = 1,
                 options: GradeOptions | None = None, progress: bool = True) -> list[dict]:
-    """Grade every submission found in ``inputs``; writes reports and ``out/gradebook.csv``."""
+    """Grade every submission found in ``inputs``; writes reports and ``out/gradebook.csv``.
+
+    Refuses (``IsolationError``) before anything is graded where the sandbox is missing, unless
+    ``options.insecure``. On SIGINT or SIGTERM (when called from the main thread) it stops cleanly and
+    raises ``GradingInterrupted`` after writing the gradebook of the complete reports."""
     from tqdm.auto import tqdm
 
-    from .reports import write_gradebook
+    from .reports import plain, write_gradebook
 
+    options = options or GradeOptions()
     assignments = assignments or graded_assignments()
     unknown = [a for a in assignments if a not in graded_assignments()]
     if unknown:
         raise ValueError(f"no graders for {unknown}; graded assignments: {graded_assignments()}")
+    check_isolation(options)
     check_reference_outputs(assignments)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    subs = find_submissions(inputs, assignments, unzip_into=out / ".unzipped")
-    options = options or GradeOptions()
     gpus = _gpu_count()
     reports: list[dict] = []
+    subs: list[Submission] = []
+    stop = threading.Event()
+    signum: list[int] = []
+
+    def on_signal(num, frame):
+        if not signum:
+            signum.append(num)
+        stop.set()
 
     def run(i: int, sub: Submission) -> dict:
         opts = options
         if gpus > 1:  # one GPU per job slot
             opts = GradeOptions(**{**options.__dict__, "env": {**options.env, "CUDA_VISIBLE_DEVICES": str(i % gpus)}})
-        return grade_submission(sub, out, opts)
+        return grade_submission(sub, out, opts, stop)
 
-    bar = tqdm(total=len(subs), desc="grading", unit="submission", disable=not progress)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(run, i % max(1, jobs), s): s for i, s in enumerate(subs)}
-        for fut in as_completed(futures):
-            s = futures[fut]
-            rep = fut.result()
-            reports.append(rep)
-            bar.set_postfix_str(f"{s.student}/{s.assignment}: {rep['points']:g}/{rep['max_points']:g}" + (" (done before)" if rep.get("skipped") else ""))
-            bar.update()
-    bar.close()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    bar = None
+    try:
+        subs = find_submissions(inputs, assignments, unzip_into=out / ".unzipped")
+        bar = tqdm(total=len(subs), desc="grading", unit="submission", disable=not progress)
+        pending = {pool.submit(run, i % max(1, jobs), s): s for i, s in enumerate(subs)}
+        while pending:
+            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            if stop.is_set():  # no new work; the running graders see the stop and are killed
+                for fut in pending:
+                    fut.cancel()
+                pool.shutdown(wait=True)
+                finished = {f for f in pending if f.done() and not f.cancelled()}
+            for fut in finished:
+                s = pending.pop(fut)
+                try:
+                    rep = fut.result()
+                except _Stopped:
+                    continue
+                reports.append(rep)
+                bar.set_postfix_str(plain(f"{s.student}/{s.assignment}: {rep['points']:g}/{rep['max_points']:g}", 60)
+                                    + (" (done before)" if rep.get("skipped") else ""))
+                bar.update()
+            if stop.is_set():
+                break
+    except BaseException:
+        stop.set()  # an error: the other graders stop too
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if bar is not None:
+            bar.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     reports.sort(key=lambda r: (r["student"], r["assignment"]))
-    write_gradebook(out)
+    done = {(r.get("folder"), r["assignment"]) for r in reports}
+    write_gradebook(out, exclude={(s.folder, s.assignment) for s in subs} - done)
+    if stop.is_set():
+        raise GradingInterrupted(signum[0] if signum else signal.SIGINT, len(reports), len(subs), out)
     return reports
 
 

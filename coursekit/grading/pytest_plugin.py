@@ -14,18 +14,23 @@ Fixtures for graders:
   the grader chose (tensors travel as tensors). Each ``worker`` name is a separate sandboxed
   process with the same code: two workers cannot see each other's inputs, which is how a
   grader checks, in the same calls that it scores, that a model's outputs do not depend on
-  what they must not depend on.
+  what they must not depend on. A call that timed out is not run again in the same session
+  with the same probe, worker and inputs (and no longer timeout): its error comes back at once.
 - ``profile``: the settings of the active grading profile (``profiles.json``: smoke or full).
 - ``credit``: partial credit, ``credit.part(weight, ok, message)`` for each part of a test.
+  Partial credit stands where the test fails by an assert (or the student's code failing);
+  where the grader itself crashes, the test gives 0: it could not check the rest.
 - ``attach``: pictures for the feedback page (``attach.grid(title, indices, palette)``,
   ``attach.curve(title, values)``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -92,6 +97,8 @@ class _State:
         self.config = config
         self.sandboxes: dict[tuple[Path, str], Sandbox] = {}
         self.results: dict[str, dict] = {}
+        self.finished: set[str] = set()  # tests whose outcome is known (their call ran, or their setup failed)
+        self.timeouts: dict[tuple, tuple[float, str]] = {}  # (folder, probe, worker, inputs) -> (timeout, error)
         self.started = time.time()
         self.rubrics: dict[Path, object] = {}
         art = config.getoption("--artifacts")
@@ -153,9 +160,56 @@ def probe(request, _coursekit_state):
     folder = _assignment_dir(request.path)
 
     def run(name: str, timeout: float | None = None, torch_seed: int = 0, worker: str = "main", **params):
-        return _coursekit_state.sandbox(folder, worker).call(name, timeout=timeout, torch_seed=torch_seed, **params)
+        sb = _coursekit_state.sandbox(folder, worker)
+        limit = timeout or sb.limits.call_timeout
+        fingerprint = _inputs_hash(torch_seed, params)
+        key = (folder, name, worker, fingerprint)
+        seen = _coursekit_state.timeouts.get(key) if fingerprint else None
+        if seen is not None and limit <= seen[0]:
+            raise SubmissionError(seen[1])  # it took too long before: it would again
+        try:
+            return sb.call(name, timeout=timeout, torch_seed=torch_seed, **params)
+        except SubmissionError as e:
+            if fingerprint and str(e).startswith("took longer than"):
+                _coursekit_state.timeouts[key] = (limit, str(e))
+            raise
 
     return run
+
+
+def _inputs_hash(torch_seed: int, params: dict) -> str | None:
+    """A fingerprint of a probe call's inputs (tensors by dtype, shape and bytes)."""
+    import numpy as np
+    import torch
+
+    h = hashlib.sha256()
+
+    def feed(obj) -> None:
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.flatten().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(obj, np.ndarray):
+            h.update(f"N{obj.dtype}{obj.shape}".encode())
+            h.update(np.ascontiguousarray(obj).tobytes())
+        elif isinstance(obj, dict):
+            h.update(b"D%d" % len(obj))
+            for k in sorted(obj, key=repr):
+                feed(k)
+                feed(obj[k])
+        elif isinstance(obj, (list, tuple)):
+            h.update(f"{type(obj).__name__}{len(obj)}".encode())
+            for x in obj:
+                feed(x)
+        else:
+            h.update(f"{type(obj).__name__}:{obj!r};".encode())
+
+    try:
+        feed(torch_seed)
+        feed(params)
+    except Exception:  # noqa: BLE001 - inputs it cannot fingerprint (sparse tensors...): no memo, never a crash
+        return None
+    return h.hexdigest()
 
 
 @pytest.fixture
@@ -192,6 +246,7 @@ def credit(request):
 
 
 _CREDIT = pytest.StashKey[Credit]()
+_CRASHED = pytest.StashKey[bool]()  # the grader's own code crashed in this test: no credit
 
 
 class Attach:
@@ -255,6 +310,12 @@ def _student_message(excinfo) -> str:
     return f"the grader could not check this ({excinfo.typename}); please tell the course staff"
 
 
+def _grader_crashed(excinfo) -> bool:
+    """An exception of the grader's own code: not the student's (SubmissionError), not a failed check, not a skip."""
+    exc = excinfo.value
+    return not isinstance(exc, (SubmissionError, AssertionError, pytest.fail.Exception, pytest.skip.Exception))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -270,10 +331,17 @@ def pytest_runtest_makereport(item, call):
         "points": 0.0, "passed": False, "message": "", "seconds": 0.0, "attachments": [],
     })
     res["seconds"] += rep.duration
-    if rep.when == "call" or (rep.when == "setup" and rep.outcome != "passed") or (rep.when == "teardown" and rep.outcome == "failed"):
+    if rep.when == "call" or (rep.when == "setup" and rep.outcome != "passed"):
+        state.finished.add(tid)
+    if item.stash.get(_CRASHED, False):
+        pass  # the grader crashed earlier in this test: it stays at 0 with that message
+    elif rep.when == "call" or (rep.when == "setup" and rep.outcome != "passed") or (rep.when == "teardown" and rep.outcome == "failed"):
         credit = item.stash.get(_CREDIT, None)
         if rep.outcome == "passed" and rep.when == "call":
             res.update(passed=True, points=res["max_points"], message="")
+        elif rep.outcome == "failed" and call.excinfo is not None and _grader_crashed(call.excinfo):
+            item.stash[_CRASHED] = True  # it could not check what came after: no credit for what it did check
+            res.update(passed=False, points=0.0, message=_student_message(call.excinfo))
         elif rep.outcome == "failed":
             frac = credit.fraction if credit is not None else None
             res.update(passed=False, points=round(res["max_points"] * (frac or 0.0), 4), message=_student_message(call.excinfo) if call.excinfo else "failed")
@@ -284,12 +352,30 @@ def pytest_runtest_makereport(item, call):
         res["attachments"] = att.items
 
 
+def _incomplete(state, exitstatus) -> str:
+    """Why this session's results are not a whole grading; "" when they are."""
+    if int(exitstatus) not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return f"the session did not finish normally (pytest exit status {int(exitstatus)})"
+    if not state.rubrics:
+        return "no grader test ran"
+    missing = [tid for r in state.rubrics.values() for tid in r.items if tid not in state.finished]
+    if missing:
+        return f"{len(missing)} test(s) of the rubric did not run: {', '.join(missing[:5])}"
+    return ""
+
+
 def pytest_sessionfinish(session, exitstatus):
     state = session.config.stash[_KEY]
     out = session.config.getoption("--results")
     if not out:
         return
+    why = _incomplete(state, exitstatus)
+    if why:  # a partial grading must never pass for a whole one
+        Path(out).unlink(missing_ok=True)
+        print(f"coursekit: no results written to {out}: {why}", file=sys.stderr)
+        return
     data = {
+        "finished": True,
         "profile": active_profile_name(session.config),
         "isolation": next(iter(state.sandboxes.values())).isolation if state.sandboxes else None,
         "worker_starts": sum(sb.starts for sb in state.sandboxes.values()),

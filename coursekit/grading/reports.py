@@ -2,6 +2,11 @@
 
 Feedback shows test names, points and the graders' messages (hidden where the rubric says
 ``details: false``) and pictures: never grader code or expected values.
+
+Much of what these files hold was written by students (their names, file names, the text of
+their exceptions), so every such string is escaped where it lands: HTML-escaped in the
+feedback page, neutralised against formula injection in the gradebook, plain JSON text
+(capped) in Gradescope's results, control characters removed in the terminal's table.
 """
 
 from __future__ import annotations
@@ -10,10 +15,85 @@ import base64
 import csv
 import html
 import json
+import math
 import os
 from pathlib import Path
 
 from .. import paths
+
+MAX_MESSAGE = 4000  # characters of one message in results.json and the feedback page
+SANDBOXED = "bubblewrap"  # the isolation that counts as the sandbox
+
+
+def cap(text, n: int = MAX_MESSAGE) -> str:
+    """``text`` as a string of at most ``n`` characters (valid Unicode: stray surrogates are replaced)."""
+    text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text if len(text) <= n else text[: n - 20] + " ... (cut)"
+
+
+def csv_cell(value):
+    """A gradebook cell that no spreadsheet runs as a formula: text starting with = + - @ tab or CR gets a leading '."""
+    if isinstance(value, str):
+        value = cap(value, 32000)
+        if value.startswith(("=", "+", "-", "@", "\t", "\r")):
+            return "'" + value
+    return value
+
+
+def plain(text, n: int = 200) -> str:
+    """For the terminal: no control characters (escape sequences), at most ``n`` characters."""
+    return "".join(c if c.isprintable() else "?" for c in cap(text, n))
+
+
+def sandboxed(report: dict) -> bool:
+    """Was the student's code graded inside the sandbox (bubblewrap)? Reports of code that never ran count as yes."""
+    return report.get("isolation") in (None, SANDBOXED)
+
+
+def isolation_label(report: dict) -> str:
+    iso = report.get("isolation")
+    if iso is None:
+        return ""
+    return iso if iso == SANDBOXED else f"{iso} (without the sandbox" + (", --insecure)" if report.get("insecure") else ")")
+
+
+def tests_problem(tests, rubric) -> str:
+    """Why ``tests`` are not a complete grading against ``rubric`` (exactly its tests, valid numbers); "" when they are."""
+    if not isinstance(tests, list):
+        return "no list of tests"
+    try:
+        ids = [t["id"] for t in tests]
+    except (KeyError, TypeError):
+        return "a test without an id"
+    if len(set(ids)) != len(ids):
+        return "a test appears twice"
+    missing, extra = set(rubric.items) - set(ids), set(ids) - set(rubric.items)
+    if missing or extra:
+        return f"tests missing: {sorted(missing)[:5]}, tests not in the rubric: {sorted(extra)[:5]}"
+    for t in tests:
+        p, m = t.get("points"), t.get("max_points")
+        if any(isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) for x in (p, m)):
+            return f"{t['id']}: points are not numbers"
+        if abs(m - rubric.items[t["id"]].points) > 1e-9 or not 0 <= p <= m + 1e-9:
+            return f"{t['id']}: {p} of {m} points, the rubric gives {rubric.items[t['id']].points}"
+        if not isinstance(t.get("passed"), bool) or not isinstance(t.get("message", ""), str) or not isinstance(t.get("name"), str):
+            return f"{t['id']}: malformed result"
+    return ""
+
+
+def report_problem(report, rubric) -> str:
+    """Why a report does not count as a complete grading against ``rubric``; "" when it does."""
+    if not isinstance(report, dict):
+        return "not a report"
+    why = tests_problem(report.get("tests"), rubric)
+    if why:
+        return why
+    pts = sum(t["points"] for t in report["tests"])
+    if not isinstance(report.get("points"), (int, float)) or abs(report["points"] - pts) > 1e-3:
+        return "its total is not the sum of its tests"
+    if not isinstance(report.get("max_points"), (int, float)) or abs(report["max_points"] - rubric.total) > 1e-3:
+        return "its maximum is not the rubric's"
+    return ""
 
 
 def write_gradescope(report: dict, path: Path) -> None:
@@ -21,14 +101,18 @@ def write_gradescope(report: dict, path: Path) -> None:
     tests = []
     for t in report["tests"]:
         out = t["message"] if (t["details"] or t["passed"]) else "details are hidden for this test"
-        tests.append({"name": t["name"], "score": t["points"], "max_score": t["max_points"], "output": out, "visibility": "visible"})
+        tests.append({"name": cap(t["name"], 200), "score": t["points"], "max_score": t["max_points"], "output": cap(out),
+                      "visibility": "visible"})
+    output = report["problem"] or f"graded with the {report['profile']} profile on {report['device']}"
+    if not sandboxed(report):
+        output += f" (graded without the sandbox: isolation {report.get('isolation')})"
     data = {
         "score": report["points"],
         "execution_time": report["total_seconds"],
-        "output": report["problem"] or f"graded with the {report['profile']} profile on {report['device']}",
+        "output": cap(output),
         "tests": tests,
     }
-    path.write_text(json.dumps(data, indent=1))
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
 def _img(path: Path) -> str:
@@ -49,20 +133,25 @@ def write_feedback(report: dict, path: Path, artifacts: Path) -> None:
     for t in report["tests"]:
         msg = t["message"] if (t["details"] or t["passed"]) else "(details are hidden for this test)"
         status = "pass" if t["passed"] else ("partial" if t["points"] > 0 else "fail")
-        rows.append(f'<tr class="{status}"><td>{esc(t["name"])}</td><td>{t["points"]:g} / {t["max_points"]:g}</td>'
-                    f"<td>{esc(msg or 'passed')}</td></tr>")
+        rows.append(f'<tr class="{status}"><td>{esc(cap(t["name"], 200))}</td><td>{float(t["points"]):g} / {float(t["max_points"]):g}</td>'
+                    f"<td>{esc(cap(msg or 'passed'))}</td></tr>")
     pics = []
     for t in report["tests"]:
         for a in t.get("attachments", []):
-            p = artifacts / a["file"]
-            if p.is_file():
-                pics.append(f'<figure>{_img(p)}<figcaption>yours: {esc(a["title"])}</figcaption></figure>')
+            name = Path(str(a.get("file", ""))).name  # only a picture in the artifacts folder itself
+            p = artifacts / name
+            if name and p.is_file() and not p.is_symlink():
+                pics.append(f'<figure>{_img(p)}<figcaption>yours: {esc(cap(a.get("title", ""), 200))}</figcaption></figure>')
     for p in reference_pictures(report["assignment"]):
         pics.append(f'<figure>{_img(p)}<figcaption>reference: {esc(p.stem.replace("_", " "))}</figcaption></figure>')
-    problem = f'<p class="problem">{esc(report["problem"])}</p>' if report.get("problem") else ""
+    problem = f'<p class="problem">{esc(cap(report["problem"]))}</p>' if report.get("problem") else ""
+    if not sandboxed(report):
+        problem += (f'<p class="problem">This submission was graded without the sandbox (isolation: {esc(str(report.get("isolation")))}'
+                    f'{", --insecure" if report.get("insecure") else ""}): its code ran with limits only.</p>')
+    notebook = Path(report["notebook"]).name if report.get("notebook") else "none"
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>{esc(report['assignment'])}: feedback for {esc(report['student'])}</title>
+<title>{esc(report['assignment'])}: feedback for {esc(cap(report['student'], 200))}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
 table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd; padding: .4rem; text-align: left; vertical-align: top; }}
@@ -71,7 +160,8 @@ tr.pass td:nth-child(2) {{ color: #176f2c; }} tr.fail td:nth-child(2) {{ color: 
 figure {{ display: inline-block; margin: .5rem; }} figure img {{ image-rendering: pixelated; max-width: 22rem; }}
 .meta {{ color: #666; font-size: .85rem; }}
 </style></head><body>
-<h1>{esc(report['assignment'])}: {esc(report['student'])}</h1>
+<h1>{esc(report['assignment'])}: {esc(cap(report['student'], 200))}</h1>
+<p class="meta">notebook: {esc(cap(notebook, 300))}</p>
 <p class="total">{report['points']:g} / {report['max_points']:g} points</p>
 {problem}
 <table><tr><th>test</th><th>points</th><th>message</th></tr>
@@ -83,19 +173,44 @@ figure {{ display: inline-block; margin: .5rem; }} figure img {{ image-rendering
 torch {esc(report['versions']['torch'])}, graded in {report['total_seconds']:.1f} s</p>
 </body></html>
 """
-    path.write_text(page, encoding="utf-8")
+    path.write_text(page, encoding="utf-8", errors="replace")
 
 
-def collect_reports(out: str | Path) -> list[dict]:
+def collect_reports(out: str | Path, exclude=()) -> list[dict]:
+    """The complete reports under ``out`` (each checked against its assignment's rubric), but for the
+    ``(folder, assignment)`` pairs in ``exclude``."""
+    from .rubric import load_rubric
+
     out = Path(out)
-    found = (p for p in sorted(out.glob("*/*/report.json")) if not any(part.startswith(".") for part in p.relative_to(out).parts))
-    return [json.loads(p.read_text()) for p in found]
+    exclude = set(exclude)
+    rubrics: dict[str, object] = {}
+    found = []
+    for p in sorted(out.glob("*/*/report.json")):
+        rel = p.relative_to(out).parts
+        if any(part.startswith(".") for part in rel) or (rel[0], rel[1]) in exclude:
+            continue
+        try:
+            rep = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        a = rep.get("assignment") if isinstance(rep, dict) else None
+        if not isinstance(a, str):
+            continue
+        if a not in rubrics:
+            try:
+                rubrics[a] = load_rubric(a)
+            except (OSError, ValueError):
+                rubrics[a] = None  # no grader any more: the report cannot be checked, keep it
+        if rubrics[a] is None or not report_problem(rep, rubrics[a]):
+            found.append(rep)
+    return found
 
 
-def write_gradebook(out: str | Path) -> Path:
-    """``out/gradebook.csv``: one row per student and assignment, points per test, total."""
+def write_gradebook(out: str | Path, exclude=()) -> Path:
+    """``out/gradebook.csv``: one row per student and assignment, points per test, total, from the complete
+    reports (``collect_reports``)."""
     out = Path(out)
-    reports = collect_reports(out)
+    reports = collect_reports(out, exclude)
     test_cols: list[str] = []
     for r in reports:
         for t in r["tests"]:
@@ -104,12 +219,14 @@ def write_gradebook(out: str | Path) -> Path:
                 test_cols.append(col)
     path = out / "gradebook.csv"
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as f:
         w = csv.writer(f)
-        w.writerow(["student", "assignment", *test_cols, "total", "max_points", "problem"])
+        w.writerow([csv_cell(c) for c in ["student", "assignment", *test_cols, "total", "max_points", "problem", "isolation", "folder"]])
         for r in reports:
             pts = {f"{r['assignment']}: {t['name']}": t["points"] for t in r["tests"]}
-            w.writerow([r["student"], r["assignment"], *[pts.get(c, "") for c in test_cols], r["points"], r["max_points"], r["problem"]])
+            row = [r["student"], r["assignment"], *[pts.get(c, "") for c in test_cols], r["points"], r["max_points"], r["problem"],
+                   isolation_label(r), r.get("folder", "")]
+            w.writerow([csv_cell(c) for c in row])
     os.replace(tmp, path)
     return path
 
@@ -117,10 +234,18 @@ def write_gradebook(out: str | Path) -> Path:
 def summary_table(reports: list[dict]) -> str:
     """A plain-text table of the reports, for the terminal."""
     lines = [f"{'student':24s} {'assignment':12s} {'points':>12s}  first problem"]
+    unsandboxed = []
     for r in reports:
         failed = [t for t in r["tests"] if not t["passed"]]
         first = r["problem"] or (f"{failed[0]['name']}: {failed[0]['message']}" if failed else "")
         if failed and not failed[0]["details"] and not r["problem"]:
             first = f"{failed[0]['name']}: (details hidden)"
-        lines.append(f"{r['student'][:24]:24s} {r['assignment'][:12]:12s} {r['points']:>5g} / {r['max_points']:<5g}  {first[:70]}")
+        mark = "" if sandboxed(r) else "!"
+        if mark:
+            unsandboxed.append(r)
+        lines.append(f"{plain(r['student'], 24):24s} {plain(r['assignment'], 12):12s} {r['points']:>5g} / {r['max_points']:<5g}{mark:1s} {plain(first, 70)}")
+    if unsandboxed:
+        modes = sorted({str(r.get("isolation")) for r in unsandboxed})
+        lines.append(f"! {len(unsandboxed)} submission(s) graded without the sandbox (isolation: {', '.join(modes)}): "
+                     "their code ran with limits only")
     return "\n".join(lines)
