@@ -1,14 +1,29 @@
-"""The sandbox: cheats, crashes and endless loops cost the submission, never the grader."""
+"""The sandbox: cheats, crashes and endless loops cost the submission, never the grader; what the student's
+process can read, write, start and leave behind."""
 
 import http.server
+import shutil
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
 import threading
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 import torch
 
 from coursekit import paths
-from coursekit.grading.sandbox import Limits, Sandbox, SubmissionError, _which_isolation
+from coursekit.grading import sandbox as sandbox_module
+from coursekit.grading.sandbox import IsolationError, Limits, Sandbox, SubmissionError, _which_isolation, strong_isolation_available
+
+BWRAP = _which_isolation() == "bubblewrap"
+needs_bwrap = pytest.mark.skipif(not BWRAP, reason="needs bubblewrap (installed by .ci/run)")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the dedicated sandbox users need a grader running as root (CI runs as root)")
 
 PROBES = Path(__file__).parent / "fixtures" / "sandbox_probes.py"
 
@@ -76,14 +91,98 @@ def connect(port):
 def chatty():
     print("hello from the student")
     return 1
+
+def listdir(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError as e:
+        return "unreadable: " + type(e).__name__
+
+def fill(path, mb):
+    try:
+        with open(path, "wb") as f:
+            for _ in range(mb):
+                f.write(b"\0" * 1024 * 1024)
+        return "written"
+    except OSError as e:
+        return "refused: " + type(e).__name__
+
+def whoami():
+    return [os.getuid(), os.getgid(), os.environ["HOME"], os.getcwd()]
+
+def fork_bomb(n):
+    import time
+    made = 0
+    for _ in range(n):
+        try:
+            pid = os.fork()
+        except OSError as e:
+            return [made, type(e).__name__]
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        made += 1
+    return [made, "no limit"]
+
+def daemon(marker):
+    if os.fork() == 0:  # a double-forked daemon in a session of its own, with a marker the test can see in its argv
+        os.setsid()
+        if os.fork() == 0:
+            os.execv("/bin/sh", ["sh", "-c", "while :; do sleep 1; done", marker])
+        os._exit(0)
+    os.wait()
+    return 1
 '''
 
 
+def _pids_with(marker: str) -> list[int]:
+    """Processes whose command line holds ``marker``, seen from the grader's side."""
+    found = []
+    for d in os.listdir("/proc"):
+        try:
+            if d.isdigit() and marker.encode() in Path(f"/proc/{d}/cmdline").read_bytes():
+                found.append(int(d))
+        except OSError:
+            pass
+    return found
+
+
+def _wait_for(what, wait: float = 5.0) -> bool:
+    deadline = time.monotonic() + wait
+    while not what():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _gone(marker: str) -> bool:
+    return _wait_for(lambda: not _pids_with(marker))
+
+
+def _there(marker: str) -> bool:
+    return _wait_for(lambda: _pids_with(marker))
+
+
 @pytest.fixture(scope="module")
-def box(tmp_path_factory):
+def code_file(tmp_path_factory):
     code = tmp_path_factory.mktemp("sub") / "submission.py"
     code.write_text(CODE)
-    sb = Sandbox(code, PROBES, Limits(call_timeout=20, memory_mb=3072))
+    return code
+
+
+@pytest.fixture(scope="module")
+def data_copy(tmp_path_factory):
+    """A folder the grader binds read-only at the kit's data/ (as it binds the data set without its held-out split)."""
+    folder = tmp_path_factory.mktemp("datacopy")
+    (folder / "train.txt").write_text("training images")
+    folder.chmod(0o755)  # readable by the sandbox's user; the folders above it need not be
+    return folder
+
+
+@pytest.fixture(scope="module")
+def box(code_file, data_copy):
+    sb = Sandbox(code_file, PROBES, Limits(call_timeout=20, memory_mb=3072), ro_binds=[(data_copy, paths.kit_root() / "data")])
     yield sb
     sb.cleanup()
 
@@ -126,7 +225,7 @@ def test_prints_go_to_the_log_not_the_protocol(box):
     assert "hello from the student" in box.log_tail()
 
 
-@pytest.mark.skipif(_which_isolation() != "bubblewrap", reason="needs bubblewrap (installed by .ci/run)")
+@needs_bwrap
 def test_hidden_files_readonly_fs_and_no_network(box, tmp_path):
     secret = paths.autograder_dir() / "README.md"
     assert secret.is_file()
@@ -155,3 +254,191 @@ def test_code_that_fails_to_load(tmp_path):
             with pytest.raises(SubmissionError, match="took longer than 2 s while loading"):
                 sb.call("call", fn="f")
         assert sb.starts == 1
+
+
+# --- what the worker can read, write, start and leave behind ---------------------------------------------------------
+@needs_bwrap
+def test_the_worker_sees_python_and_coursekit_not_the_kit_or_other_folders(box, code_file):
+    kit = paths.kit_root()
+    assert (kit / ".git").exists() and (kit / "autograder").is_dir()
+    # of the kit, only the coursekit package (and a virtual environment kept inside the checkout) is there
+    assert set(call(box, "listdir", str(kit))) <= {"coursekit", ".venv", "data"}
+    secrets = [kit / ".git" / "HEAD", kit / "autograder" / "README.md", kit / "tests" / "test_sandbox.py", kit / "README.md"]
+    secrets += [p for p in (kit / "solutions").rglob("*.py")][:1] + [p for p in (kit / "assignments").rglob("*") if p.is_file()][:1]
+    secrets += [kit / "out" / "x", kit / "data" / "course.json"]
+    folders = []
+    try:  # a grading output and another submission, under /tmp and outside it
+        for parent in (tempfile.gettempdir(), "/var/tmp", str(kit)):
+            folders.append(Path(tempfile.mkdtemp(prefix=".coursekit-sandbox-test-", dir=parent)))
+            (folders[-1] / "report.json").write_text("{}")
+            secrets.append(folders[-1] / "report.json")
+        other = Sandbox(code_file, PROBES)  # another submission's worker folder, never started
+        secrets.append(other.code_dir / "submission.py")
+        secrets.append(Path(box._err_path))
+        for path in secrets:
+            assert str(call(box, "read", str(path))).startswith("unreadable"), path
+            assert not str(call(box, "listdir", str(path.parent))).count("report.json"), path
+        allowed = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"}
+        allowed |= {Path(p).resolve().parts[1] for p in (sys.prefix, sys.base_prefix, paths.kit_root())}
+        assert set(call(box, "listdir", "/")) <= allowed
+        assert call(box, "read", "/etc/passwd").startswith("unreadable")
+    finally:
+        for f in folders:
+            shutil.rmtree(f, ignore_errors=True)
+        other.cleanup()
+
+
+@needs_bwrap
+def test_a_read_only_bind_shows_the_grader_s_copy_at_the_kit_s_path(box, data_copy):
+    data = paths.kit_root() / "data"
+    assert call(box, "listdir", str(data)) == ["train.txt"]  # the copy, not the kit's data/
+    assert call(box, "read", str(data / "train.txt")) == "training images"
+    assert call(box, "write", str(data / "train.txt")).startswith("refused")
+    assert call(box, "write", str(data / "new.txt")).startswith("refused")
+    assert (data_copy / "train.txt").read_text() == "training images"
+
+
+@needs_bwrap
+def test_a_part_of_the_kit_inside_a_bound_folder_is_covered(code_file):
+    sb = Sandbox(code_file, PROBES, ro_binds=[(paths.kit_root(), "/kit")])
+    try:
+        cmd = " ".join(sb._command())
+        for name in ("autograder", "tests", ".git"):
+            assert f"--tmpfs /kit/{name} --remount-ro /kit/{name}" in cmd
+    finally:
+        sb.cleanup()
+
+
+@needs_bwrap
+def test_the_worker_writes_only_in_its_small_scratch(code_file):
+    with Sandbox(code_file, PROBES, Limits(call_timeout=20, scratch_mb=8)) as sb:
+        uid, gid, home, cwd = call(sb, "whoami")
+        assert home == cwd and Path(home).is_relative_to(sb.workdir)
+        for path in (paths.kit_root() / "x", paths.kit_root() / "coursekit" / "x.py", Path("/x"), Path("/etc/x"), Path("/usr/x"),
+                     Path("/dev/x"), sb.code_dir / "submission.py", sb.code_dir / "new.py", Path(sys.prefix) / "x"):
+            assert call(sb, "write", str(path)).startswith("refused"), path
+        assert call(sb, "fill", f"{home}/small", 4) == "written"
+        assert call(sb, "fill", "/tmp/small", 4) == "written"
+        assert call(sb, "fill", "/dev/shm/small", 4) == "written"
+        for where in (home, "/tmp", "/dev/shm"):  # more than the tmpfs holds
+            assert call(sb, "fill", f"{where}/big", 16) == "refused: OSError", where
+        assert not (sb.home / "small").exists()  # the scratch is the worker's own, not the grader's folder
+        assert call(sb, "chatty") == 1 and "hello from the student" in sb.log_tail()
+
+
+@needs_bwrap
+@needs_root
+def test_the_worker_runs_as_an_unprivileged_user_of_its_own(box, code_file):
+    uid, gid, _, _ = call(box, "whoami")
+    assert uid != 0 and gid != 0 and uid in sandbox_module.SANDBOX_UIDS and box.uid == uid
+    with Sandbox(code_file, PROBES) as other:
+        assert call(other, "whoami")[0] not in (0, uid)  # one user per live worker
+
+
+@needs_bwrap
+def test_a_fork_bomb_hits_the_process_limit_and_dies_with_the_worker(code_file):
+    with Sandbox(code_file, PROBES, Limits(call_timeout=30, processes=64)) as sb:
+        made, why = call(sb, "fork_bomb", 10000)
+        assert why in ("BlockingIOError", "OSError") and made < 64, (made, why)
+        assert call(sb, "honest", 2).tolist() == [0, 2]  # the worker itself still answers
+        uid = sb.uid
+        if uid is not None:
+            assert len(sandbox_module._pids_of(uid)) > made
+    if uid is not None:
+        assert sandbox_module._pids_of(uid) == []
+    assert torch.arange(3).sum() == 3  # the grader is fine
+
+
+@needs_bwrap
+def test_a_daemon_that_left_the_session_is_killed_with_the_sandbox(code_file, monkeypatch):
+    marker = f"coursekit-daemon-{uuid.uuid4().hex}"
+    sb = Sandbox(code_file, PROBES, Limits(call_timeout=20))
+    try:
+        assert call(sb, "daemon", marker) == 1
+        assert _there(marker), "the daemon did not start"
+        # killing bubblewrap alone ends its PID namespace (what a grader not running as root relies on)
+        monkeypatch.setattr(sandbox_module, "_kill_uid", lambda uid, wait=5.0: True)
+        sb.close()
+        assert _gone(marker)
+        monkeypatch.undo()
+        marker2 = marker + "-2"
+        assert call(sb, "daemon", marker2) == 1 and _there(marker2)
+    finally:
+        sb.cleanup()
+    assert _gone(marker2)
+
+
+def test_without_bubblewrap_the_sandbox_refuses_unless_insecure(code_file, monkeypatch):
+    monkeypatch.setenv("COURSEKIT_ISOLATION", "rlimits")
+    monkeypatch.delenv("COURSEKIT_INSECURE", raising=False)
+    assert not strong_isolation_available()
+    assert issubclass(IsolationError, RuntimeError) and not issubclass(IsolationError, SubmissionError)
+    with Sandbox(code_file, PROBES) as sb:
+        with pytest.raises(IsolationError, match=r"bubblewrap.*apt-get install bubblewrap.*--insecure.*COURSEKIT_INSECURE=1"):
+            sb.call("call", fn="honest", args=[2])
+        with pytest.raises(IsolationError):
+            sb.start()
+        assert sb.proc is None
+        monkeypatch.setenv("COURSEKIT_INSECURE", "1")
+        sb._check_isolation()  # what --insecure sets in the grader's environment
+    with Sandbox(code_file, PROBES, Limits(call_timeout=20), insecure=True) as sb:
+        monkeypatch.delenv("COURSEKIT_INSECURE")
+        assert sb.isolation == "rlimits" and call(sb, "honest", 3).tolist() == [0, 2, 4]
+
+
+@needs_bwrap
+def test_a_sandbox_that_cannot_be_set_up_is_the_instructor_s_problem(code_file, tmp_path):
+    tmp_path.chmod(0o755)
+    with Sandbox(code_file, PROBES, ro_binds=[(tmp_path, "/dev/null/data")]) as sb:
+        with pytest.raises(IsolationError, match="failed to start the worker: bwrap: Can't mkdir"):
+            sb.call("call", fn="honest", args=[2])
+    with Sandbox(code_file, PROBES, ro_binds=[(tmp_path / "missing", "/data")]) as sb:
+        with pytest.raises(IsolationError, match="missing, to be bound into the sandbox at /data: No such file"):
+            sb.call("call", fn="honest", args=[2])
+
+
+def test_the_worker_dies_with_its_grader(code_file, tmp_path, monkeypatch):
+    """Even in the weakest mode, a grader killed with SIGKILL leaves no worker behind."""
+    script = textwrap.dedent(f"""
+        import io, os, signal, time, torch
+        from coursekit.grading.sandbox import Sandbox
+        sb = Sandbox({str(code_file)!r}, {str(PROBES)!r}, isolation="rlimits", insecure=True)
+        sb.start()
+        buf = io.BytesIO()
+        torch.save({{"fn": "loops"}}, buf)
+        sb._send({{"probe": "call", "seed": 0, "nbytes": buf.tell()}}, buf.getvalue())  # the worker is busy: no EOF stops it
+        time.sleep(0.5)
+        print(sb.proc.pid, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z":
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the worker outlived its grader")
+        time.sleep(0.05)
+
+
+@needs_root
+@pytest.mark.parametrize("isolation", ["rlimits", "unshare"])
+def test_in_the_fallback_modes_every_process_of_the_sandbox_user_is_killed(code_file, monkeypatch, isolation):
+    """Where the sandbox user can run the grader's Python, the fallback modes run the worker as that user too
+    (here Python may sit under /root: a shell stands in for it)."""
+    if isolation == "unshare" and not shutil.which("unshare"):
+        pytest.skip("no unshare")
+    monkeypatch.setattr(sandbox_module, "_others_can_run_python", lambda: True)
+    marker = f"coursekit-daemon-{uuid.uuid4().hex}"
+    sb = Sandbox(code_file, PROBES, isolation=isolation, insecure=True)
+    try:
+        sb.proc = sb._spawn(["/bin/sh", "-c", f"setsid /bin/sh -c 'while :; do sleep 1; done' {marker} & echo started"])
+        assert sb.proc.stdout.readline() == b"started\n" and sb.proc.wait(timeout=10) == 0
+        assert _there(marker), sb._launcher_error()
+        uid = sb.uid
+        assert uid in sandbox_module.SANDBOX_UIDS
+        assert all(f"Uid:\t{uid}\t" in Path(f"/proc/{pid}/status").read_text() for pid in _pids_with(marker))
+        sb.close()
+        assert _gone(marker) and sandbox_module._pids_of(uid) == []
+    finally:
+        sb.cleanup()

@@ -1,13 +1,25 @@
 """Running a submission's code in a process of its own, with limits, and calling probes in it.
 
-Isolation, strongest available first (the report names the one in force):
+The student controls everything in the worker process, so the worker is given as little as
+possible. Isolation, strongest first (the report names the one in force):
 
-- ``bubblewrap``: the worker sees the file system read-only, with ``autograder/``,
-  ``solutions/``, ``tests/`` and the grading output hidden behind empty folders, a private
-  ``/tmp`` and working folder, no network, its own PID namespace, and dies with the grader;
-- ``unshare``: no network (a new network namespace), limits and a private working folder,
-  but the file system is visible;
-- ``rlimits``: only the limits and a private working folder.
+- ``bubblewrap`` (the only one graded without ``--insecure``): the worker sees a file system
+  of its own, built from nothing: read-only system folders (``/usr``...), the few ``/etc`` files
+  Python needs, Python itself, its site-packages and the ``coursekit`` package, each at its own
+  path, and what the grader binds on top (``ro_binds``, e.g. a data set without its held-out
+  split). Nothing else of the kit (no ``.git``, ``autograder/``, ``solutions/``, ``tests/``,
+  ``out/``...), no grading output, no other submission. Writable is only a private scratch:
+  its working folder and ``HOME``, ``/tmp`` and ``/dev/shm`` are small tmpfs (``Limits.scratch_mb``);
+  its prints go to one log file. No network, its own PID, IPC, UTS and user namespaces (no
+  further ones), and it dies with the grader: killing bubblewrap kills everything it started.
+- ``unshare``: no network (a new network namespace), limits and a private working folder;
+  the file system is visible (``--insecure`` only);
+- ``rlimits``: only the limits and a private working folder (``--insecure`` only).
+
+When the grader runs as root, the worker runs as a dedicated unprivileged user (one of
+``SANDBOX_UIDS``, one per live worker, across processes), with a process limit, and every
+process of that user is killed when the worker stops: a fork bomb or a double-forked daemon
+ends with it. (In the fallback modes only where that user can run the grader's Python.)
 
 In every mode: a memory limit (RLIMIT_DATA, which leaves CUDA's address-space reservations
 alone), a CPU-time limit for the whole submission, a limit on file sizes, a wall-clock limit
@@ -17,13 +29,18 @@ per call (the worker is killed and restarted), and only plain data crossing back
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
+import glob
 import io
 import json
 import os
+import random
 import resource
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -38,6 +55,16 @@ class SubmissionError(Exception):
     """The submission's code failed in a way the student should read (crash, timeout, exception)."""
 
 
+class IsolationError(RuntimeError):
+    """The student's code cannot be run as safely as asked: the instructor's problem, not the student's
+    (bubblewrap is missing or does not work here, and grading without it was not asked for)."""
+
+
+INSTALL_HINT = ("install bubblewrap (apt-get install bubblewrap; unprivileged user namespaces must be allowed), or grade "
+                "with --insecure (or COURSEKIT_INSECURE=1), where the student's code runs with limits only and can read "
+                "what the grader's user can read")
+
+
 @dataclass
 class Limits:
     call_timeout: float = 120.0  # seconds of wall clock for one probe call
@@ -47,48 +74,253 @@ class Limits:
     file_mb: int = 256  # the largest file the worker may write
     threads: int = 1  # torch threads in the worker
     result_mb: int = 512  # the largest result the grader accepts from one call
+    scratch_mb: int = 256  # each of the worker's tmpfs: its working folder (HOME), /tmp and /dev/shm
+    processes: int = 128  # RLIMIT_NPROC: processes and threads (torch's and OpenMP's count too)
 
 
+SANDBOX_UIDS = range(61000, 62000)  # the workers' users (and groups) when the grader runs as root
+_SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32")
+_ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "alternatives")
+
+
+# --- which isolation ---------------------------------------------------------------------------------------------
 def _which_isolation(prefer: str | None = None) -> str:
     prefer = prefer or os.environ.get("COURSEKIT_ISOLATION")
     if prefer:
         return prefer
-    if shutil.which("bwrap") and _probe_ok(["bwrap", "--ro-bind", "/", "/", "--unshare-net", "true"]):
+    if shutil.which("bwrap") and _launch_works("bubblewrap"):
         return "bubblewrap"
-    if shutil.which("unshare") and _probe_ok(["unshare", "-n", "true"]):
+    if shutil.which("unshare") and _launch_works("unshare"):
         return "unshare"
     return "rlimits"
 
 
-_PROBED: dict[tuple, bool] = {}
+def strong_isolation_available() -> bool:
+    """Will the student's code run in bubblewrap's sandbox here? (The engine asks before a batch.)"""
+    return _which_isolation() == "bubblewrap"
 
 
-def _probe_ok(cmd: list[str]) -> bool:
-    key = tuple(cmd)
-    if key not in _PROBED:
-        try:
-            _PROBED[key] = subprocess.run(cmd, capture_output=True, timeout=20).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            _PROBED[key] = False
-    return _PROBED[key]
+def _insecure_allowed(insecure: bool) -> bool:
+    return bool(insecure) or os.environ.get("COURSEKIT_INSECURE") == "1"
 
 
+_PROBED: dict[str, bool] = {}
+
+
+def _launch_works(isolation: str) -> bool:
+    """Start Python the way a worker is started (same user, binds and limits) and import the worker module."""
+    if isolation not in _PROBED:
+        with tempfile.TemporaryDirectory(prefix="coursekit-probe-") as d:
+            empty = Path(d) / "empty.py"
+            empty.write_text("")
+            sb = Sandbox(empty, empty, isolation=isolation, insecure=True)
+            try:
+                sb.proc = sb._spawn([sys.executable, "-c", "import coursekit.grading.worker"], subprocess.DEVNULL)
+                _PROBED[isolation] = sb.proc.wait(timeout=60) == 0
+            except (OSError, subprocess.SubprocessError, IsolationError):
+                _PROBED[isolation] = False
+            finally:
+                sb.cleanup()
+    return _PROBED[isolation]
+
+
+# --- what the worker sees ----------------------------------------------------------------------------------------
 def hidden_paths() -> list[Path]:
-    """Folders the student's process must not read."""
-    root = paths.kit_root()
+    """Parts of the kit the student's process must never see. Nothing binds them; where one lies inside
+    something that is bound anyway (a Python installed inside the kit...), an empty folder covers it."""
+    import coursekit
+
     extra = [Path(p) for p in os.environ.get("COURSEKIT_HIDE", "").split(os.pathsep) if p]
-    return [p for p in (root / "autograder", root / "solutions", root / "tests", *extra) if p.exists()]
+    found = []
+    for root in {paths.kit_root(), Path(coursekit.__file__).resolve().parent.parent}:
+        found += [root / name for name in (".git", "autograder", "solutions", "tests", "assignments", "out")]
+    return [p.resolve() for p in (*found, *extra) if p.exists()]
+
+
+_WORKER_SYS_PATH: list[str] | None = None
+
+
+def _worker_sys_path() -> list[str]:
+    """The module search path of the worker's Python: asked once, from a Python started as the worker is
+    (not the grader's own ``sys.path``, which pytest fills with the graders' folders)."""
+    global _WORKER_SYS_PATH
+    if _WORKER_SYS_PATH is None:
+        try:
+            out = subprocess.run([sys.executable, "-c", "import sys, json; print(json.dumps(sys.path))"], capture_output=True,
+                                 text=True, timeout=60, cwd="/", env={"PATH": os.environ.get("PATH", os.defpath)})
+            _WORKER_SYS_PATH = [p for p in json.loads(out.stdout) if isinstance(p, str)]
+        except (OSError, ValueError, subprocess.SubprocessError):
+            _WORKER_SYS_PATH = list(sys.path)
+    return _WORKER_SYS_PATH
 
 
 def _needed_paths() -> list[Path]:
-    """What the worker must see: the kit, the coursekit package (it may be installed from elsewhere) and Python."""
+    """What the worker must see, read-only, at the same paths: Python (``sys.prefix``, ``sys.base_prefix``, the
+    worker's ``sys.path``: stdlib and site-packages) and the ``coursekit`` package folder, not the kit around it.
+    A folder holding the kit (an old-style editable install puts the checkout on ``sys.path``) is left out."""
     import coursekit
 
-    found = [paths.kit_root(), Path(coursekit.__file__).resolve().parent.parent, Path(sys.prefix), Path(sys.base_prefix)]
-    return sorted({p.resolve() for p in found if p.exists()}, key=lambda p: len(p.parts))
+    package = Path(coursekit.__file__).resolve().parent
+    kits = {paths.kit_root().resolve(), package.parent}
+    found = [package, Path(sys.executable).resolve().parent]
+    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *_worker_sys_path()):
+        if p and os.path.isabs(p):
+            found.append(Path(p))
+    keep = set()
+    for p in found:
+        try:
+            p = p.resolve()
+        except OSError:
+            continue
+        if p.exists() and p != Path("/") and not any(p == k or p in k.parents for k in kits):
+            keep.add(p)
+    ordered = sorted(keep, key=lambda p: (len(p.parts), str(p)))
+    return [p for i, p in enumerate(ordered) if not any(q in p.parents for q in ordered[:i])]
 
 
-def _set_limits(limits: Limits):
+def _reachable(path: Path, uid: int, gid: int) -> bool:
+    """Can ``uid`` (group ``gid``, no others) reach ``path`` and read it (list it, for a folder)?"""
+
+    def allowed(st: os.stat_result, bits: int) -> bool:
+        if st.st_uid == uid:
+            return st.st_mode & (bits << 6) == bits << 6
+        if st.st_gid == gid:
+            return st.st_mode & (bits << 3) == bits << 3
+        return st.st_mode & bits == bits
+
+    try:
+        path = Path(path).resolve()
+        for parent in reversed(path.parents):
+            if not allowed(os.stat(parent), 1):
+                return False
+        st = os.stat(path)
+    except OSError:
+        return False
+    return allowed(st, 5 if stat.S_ISDIR(st.st_mode) else 4)
+
+
+def _others_can_run_python() -> bool:
+    """Can a user other than the grader's run the worker's Python and read the coursekit package?"""
+    return all(_reachable(p, -2, -2) for p in (Path(sys.executable), *_needed_paths()))
+
+
+# --- users, processes and limits ---------------------------------------------------------------------------------
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+    _LIBC.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+except (OSError, AttributeError):  # not Linux
+    _LIBC = None
+_PR_SET_PDEATHSIG, _CLONE_NEWNS = 1, 0x20000
+_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
+
+
+def _procs() -> list[tuple[int, int, int, str]]:
+    """(pid, real uid, threads, state) of every process, from /proc."""
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    for d in names:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/status", "rb") as f:
+                fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+            found.append((int(d), int(fields[b"Uid"].split()[0]), int(fields.get(b"Threads", b"1")), fields[b"State"].strip()[:1].decode()))
+        except (OSError, KeyError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _pids_of(uid: int) -> list[int]:
+    """The live processes of ``uid`` (zombies left aside: they are dead, their parent has not reaped them yet)."""
+    return [pid for pid, u, _, state in _procs() if u == uid and state not in ("Z", "X")]
+
+
+def _kill_uid(uid: int, wait: float = 5.0) -> bool:
+    """Kill every process of ``uid``, in whichever namespace or session it hides: a child of ours becomes
+    ``uid`` and calls ``kill(-1, SIGKILL)`` (everything that user may signal, which is its own processes),
+    until none is left. Root only. True when none is left."""
+    deadline = time.monotonic() + wait
+    while True:
+        if not _pids_of(uid):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        time.sleep(0.02)
+
+
+def _uid_lock_dir() -> Path:
+    """A root-owned folder, writable by root only, holding one lock file per sandbox user."""
+    for d in (os.environ.get("COURSEKIT_UID_LOCKS"), "/run/coursekit-sandbox", "/var/lock/coursekit-sandbox",
+              os.path.join(tempfile.gettempdir(), "coursekit-sandbox-uids")):
+        if not d:
+            continue
+        try:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            st = os.lstat(d)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o022:
+            return Path(d)
+    raise IsolationError("no root-owned folder for the sandbox users' lock files (tried /run, /var/lock and the temp folder)")
+
+
+def _account_exists(uid: int) -> bool:
+    import grp
+    import pwd
+
+    for lookup in (pwd.getpwuid, grp.getgrgid):
+        try:
+            lookup(uid)
+            return True
+        except KeyError:
+            pass
+    return False
+
+
+def _allocate_uid() -> tuple[int, int]:
+    """A sandbox user no other live worker (of any grader process) holds: (uid, the lock's fd, held until released).
+    Users and groups that exist on the system are never taken; leftovers of a crashed grader are killed first."""
+    folder = _uid_lock_dir()
+    first = random.randrange(len(SANDBOX_UIDS))
+    for i in range(len(SANDBOX_UIDS)):
+        uid = SANDBOX_UIDS[(first + i) % len(SANDBOX_UIDS)]
+        if _account_exists(uid):
+            continue
+        fd = os.open(folder / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        if _kill_uid(uid):
+            return uid, fd
+        os.close(fd)
+    raise IsolationError(f"all sandbox users ({SANDBOX_UIDS.start}-{SANDBOX_UIDS.stop - 1}) are busy")
+
+
+def _tasks_of(uid: int) -> int:
+    """How many processes and threads ``uid`` runs now (what RLIMIT_NPROC counts)."""
+    return sum(threads for _, u, threads, _ in _procs() if u == uid)
+
+
+def _set_limits(limits: Limits, uid: int | None = None, nproc: int | None = None, stage: list[tuple[str, str]] = ()):
+    """The worker's ``preexec_fn``: its own session, limits, (as root) the staged mounts and the drop to ``uid``,
+    then death with the grader."""
+    parent = os.getpid()
+
     def apply() -> None:
         os.setsid()  # its own process group, so a timeout kills everything it started
         mb = 1024 * 1024
@@ -96,6 +328,26 @@ def _set_limits(limits: Limits):
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if nproc is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        if stage:
+            # A private mount namespace of this process only, where what the sandbox user cannot reach on the
+            # host (a Python under /root...) is bound onto empty folders it can reach, for bubblewrap to bind.
+            if _LIBC.unshare(_CLONE_NEWNS) != 0 or _LIBC.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+                raise OSError(ctypes.get_errno(), "cannot make a private mount namespace to stage the sandbox's folders")
+            for src, dst in stage:
+                if _LIBC.mount(src.encode(), dst.encode(), None, _MS_BIND | _MS_REC, None) != 0:
+                    raise OSError(ctypes.get_errno(), f"cannot stage {src}")
+        if uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+        # After setuid, which clears it: die with the grader (strictly, with the grader's thread that started the
+        # worker; graders start workers from their main thread).
+        if _LIBC is not None and hasattr(_LIBC, "prctl"):
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # the grader died before that
+                os._exit(1)
 
     return apply
 
@@ -103,55 +355,179 @@ def _set_limits(limits: Limits):
 class Sandbox:
     """A worker process holding one submission's code; ``call`` runs a probe in it.
 
-    code:   the student's module (a .py file, extracted from their notebook)
-    probes: the grader's probe module (copied into the worker's folder, so the worker never
-            needs to read ``autograder/``)
+    code:      the student's module (a .py file, extracted from their notebook)
+    probes:    the grader's probe module (copied beside it, so the worker never needs to read ``autograder/``)
+    ro_binds:  (source, destination) pairs bound read-only into bubblewrap's sandbox on top of the rest
+               (e.g. a copy of the data set without its held-out split at the kit's ``data/``); when the grader
+               runs as root the worker is another user, so a source must be readable by others (``chmod o+rX``)
+    insecure:  allow a weaker isolation than bubblewrap (``COURSEKIT_INSECURE=1`` says the same); without it,
+               ``start`` and ``call`` raise ``IsolationError`` where bubblewrap is not available
     """
 
-    def __init__(self, code: str | Path, probes: str | Path, limits: Limits | None = None, isolation: str | None = None, seed: int = 0):
+    def __init__(self, code: str | Path, probes: str | Path, limits: Limits | None = None, isolation: str | None = None, seed: int = 0,
+                 ro_binds: list[tuple[str | Path, str | Path]] = (), insecure: bool = False):
         self.code_src, self.probes_src = Path(code), Path(probes)
         self.limits = limits or Limits()
         self.isolation = _which_isolation(isolation)
         self.seed = seed
+        self.ro_binds = [(Path(src).resolve(), Path(dst)) for src, dst in ro_binds]
+        self.insecure = insecure
         self.proc: subprocess.Popen | None = None
         self.load_error: str | None = None
+        self.uid: int | None = None  # the sandbox user of the live worker (the grader runs as root)
+        self._uid_lock: int | None = None
+        # Host layout (the same paths inside bubblewrap's sandbox): code/ (read-only there), home/ (a tmpfs there),
+        # submission.log (the one writable file), stage/ (mount points for what the sandbox user cannot reach),
+        # launcher.err (the launcher's own errors; the worker's stderr goes to the log).
         self.workdir = Path(tempfile.mkdtemp(prefix="coursekit-sandbox-"))
-        shutil.copy(self.code_src, self.workdir / "submission.py")
-        shutil.copy(self.probes_src, self.workdir / "probes.py")
+        self.code_dir, self.home = self.workdir / "code", self.workdir / "home"
+        self.code_dir.mkdir()
+        shutil.copy(self.code_src, self.code_dir / "submission.py")
+        shutil.copy(self.probes_src, self.code_dir / "probes.py")
         self.log_path = self.workdir / "submission.log"
+        self.log_path.touch(mode=0o600)
+        self._err_path = self.workdir / "launcher.err"
         self.starts = 0  # how many worker processes this submission needed
 
     # --- process management ----------------------------------------------------------------
-    def _command(self) -> list[str]:
-        py = [sys.executable, "-m", "coursekit.grading.worker"]
-        if self.isolation == "bubblewrap":
-            cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                   "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"]
-            for p in _needed_paths():  # a private /tmp must not hide the kit or Python when they live under /tmp
-                if Path(p).resolve().is_relative_to("/tmp"):
-                    cmd += ["--ro-bind", str(p), str(p)]
-            for p in hidden_paths():
-                cmd += ["--tmpfs", str(p)]
-            cmd += ["--bind", str(self.workdir), str(self.workdir), "--chdir", str(self.workdir)]
-            return cmd + py
+    def _check_isolation(self) -> None:
+        if self.isolation != "bubblewrap" and not _insecure_allowed(self.insecure):
+            raise IsolationError(f"the sandbox for student code (bubblewrap) is not available here (isolation: {self.isolation}), "
+                                 f"so the student's code was not run: {INSTALL_HINT}")
+
+    def _drops_to_sandbox_user(self) -> bool:
+        if os.geteuid() != 0:
+            return False
+        return self.isolation == "bubblewrap" or _others_can_run_python()
+
+    def _prepare_workdir(self, uid: int | None) -> None:
+        """Ownership for this worker: the sandbox user may read its code, append to its log, write in its home
+        (outside bubblewrap), and nothing else of the folder."""
+        shutil.rmtree(self.home, ignore_errors=True)
+        self.home.mkdir(mode=0o700)
+        (self.workdir / "stage").mkdir(mode=0o755, exist_ok=True)
+        if uid is None:
+            return
+        os.chmod(self.workdir, 0o711)
+        os.chown(self.code_dir, 0, uid)
+        os.chmod(self.code_dir, 0o750)
+        for f in self.code_dir.iterdir():
+            os.chown(f, 0, uid)
+            os.chmod(f, 0o640)
+        os.chown(self.home, uid, uid)
+        os.chown(self.log_path, uid, uid)
+
+    def _stage(self, src: Path, uid: int | None, stage: list[tuple[str, str]]) -> str:
+        """Where bubblewrap, running as ``uid``, reads ``src`` from: ``src`` itself, or a staged copy of its mount."""
+        if uid is None or _reachable(src, uid, uid):
+            return str(src)
+        dst = self.workdir / "stage" / str(len(stage))
+        if src.is_dir():
+            dst.mkdir(mode=0o755, exist_ok=True)
+        else:
+            dst.touch(mode=0o644)
+        stage.append((str(src), str(dst)))
+        return str(dst)
+
+    def _command(self, inner: list[str] | None = None, uid: int | None = None, stage: list | None = None) -> list[str]:
+        """The worker's command line; ``stage`` collects the mounts to stage for bubblewrap (see ``_set_limits``)."""
+        inner = inner or [sys.executable, "-m", "coursekit.grading.worker"]
+        stage = [] if stage is None else stage
         if self.isolation == "unshare":
-            return ["unshare", "-n", *py]
-        return py
+            return ["unshare", "--net", *inner] if (uid is None and os.geteuid() == 0) else ["unshare", "--user", "--net", *inner]
+        if self.isolation != "bubblewrap":
+            return inner
+        size = str(self.limits.scratch_mb * 1024 * 1024)
+        cmd = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
+        system = []
+        for name in _SYSTEM_DIRS:
+            p = Path("/", name)
+            if p.is_symlink():
+                cmd += ["--symlink", os.readlink(p), str(p)]
+            elif p.is_dir():
+                cmd += ["--ro-bind", self._stage(p, uid, stage), str(p)]
+                system.append(p.resolve())
+        for name in _ETC_FILES:
+            p = Path("/etc", name)
+            if p.exists():
+                cmd += ["--ro-bind", self._stage(p.resolve(), uid, stage), str(p)]
+        cmd += ["--proc", "/proc", "--dev", "/dev"]
+        for dev in sorted(glob.glob("/dev/nvidia*")):  # the GPU, where there is one
+            cmd += ["--dev-bind", dev, dev]
+        cmd += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
+        binds = [(p, p) for p in _needed_paths() if not any(s == p or s in p.parents for s in system)]
+        for src, dst in self.ro_binds:
+            try:
+                mode = os.stat(src).st_mode  # bubblewrap reaches it in any case; the sandbox's user must be able to read it
+            except OSError as e:
+                raise IsolationError(f"{src}, to be bound into the sandbox at {dst}: {e.strerror}") from None
+            if uid is not None and mode & (0o005 if stat.S_ISDIR(mode) else 0o004) != (0o005 if stat.S_ISDIR(mode) else 0o004):
+                raise IsolationError(f"{src}, bound into the sandbox at {dst}, is not readable by the sandbox's user: make it "
+                                     "readable by others (chmod o+rX), the folders above it need not be")
+            binds.append((src, dst))
+        for src, dst in binds:
+            cmd += ["--ro-bind", self._stage(src, uid, stage), str(dst)]
+        hidden = hidden_paths()
+        for src, dst in [(p, p) for p in system] + binds:  # a part of the kit inside something bound: an empty, read-only folder
+            for h in hidden:
+                if src in h.parents:
+                    cover = str(Path(dst) / h.relative_to(src))
+                    cmd += ["--size", "4096", "--tmpfs", cover, "--remount-ro", cover]
+        cmd += ["--ro-bind", self._stage(self.code_dir, uid, stage), str(self.code_dir),
+                "--bind", self._stage(self.log_path, uid, stage), str(self.log_path),
+                "--size", size, "--tmpfs", str(self.home), "--chdir", str(self.home),
+                "--remount-ro", "/dev", "--remount-ro", "/"]  # the sandbox's own root and /dev: no unbounded tmpfs
+        return cmd + ["--", *inner]
+
+    def _spawn(self, inner: list[str], stdout=subprocess.PIPE) -> subprocess.Popen:
+        """Start ``inner`` as a worker is started: as the sandbox user (the grader is root), with the limits."""
+        if self._drops_to_sandbox_user():
+            if self.uid is None:
+                self.uid, self._uid_lock = _allocate_uid()
+            else:
+                _kill_uid(self.uid)  # what the previous worker left
+        uid = self.uid
+        self._prepare_workdir(uid)
+        stage: list[tuple[str, str]] = []
+        cmd = self._command(inner, uid, stage)
+        if uid is not None:
+            nproc = self.limits.processes  # the sandbox user runs nothing else
+        else:
+            # The grader's own user (a TA's laptop): RLIMIT_NPROC counts all of that user's processes and threads,
+            # not only the worker's, so the limit is what runs now plus the allowance. It still stops a fork bomb;
+            # the TA's other programs keep their own limits.
+            nproc = _tasks_of(os.getuid()) + self.limits.processes
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "COURSEKIT_ROOT", "COURSEKIT_DATA", "COURSEKIT_DATASET")}
+        env.update(PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS=str(self.limits.threads), MPLBACKEND="Agg", HOME=str(self.home),
+                   USER="student", LOGNAME="student", TMPDIR="/tmp" if self.isolation == "bubblewrap" else str(self.home))
+        with open(self._err_path, "wb") as err:
+            try:
+                return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=stdout, stderr=err, cwd=self.home, env=env,
+                                        preexec_fn=_set_limits(self.limits, uid, nproc, stage))
+            except subprocess.SubprocessError as e:
+                raise IsolationError(f"the sandbox could not be set up ({e}): {INSTALL_HINT}") from None
+
+    def _launcher_error(self) -> str:
+        try:
+            with open(self._err_path, "rb") as f:
+                return f.read(4000).decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "CUDA_VISIBLE_DEVICES", "COURSEKIT_ROOT", "COURSEKIT_DATA", "COURSEKIT_DATASET")}
-        env.update(PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS=str(self.limits.threads), MPLBACKEND="Agg", HOME=str(self.workdir))
-        self.proc = subprocess.Popen(
-            self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            cwd=self.workdir, env=env, preexec_fn=_set_limits(self.limits),
-        )
-        init = {"code": str(self.workdir / "submission.py"), "probes": str(self.workdir / "probes.py"),
+        self._check_isolation()
+        self.proc = self._spawn([sys.executable, "-m", "coursekit.grading.worker"])
+        init = {"code": str(self.code_dir / "submission.py"), "probes": str(self.code_dir / "probes.py"),
                 "seed": self.seed, "threads": self.limits.threads, "log": str(self.log_path)}
         self.starts += 1
         self._send(init)
         try:
             header, _ = self._receive(self.limits.load_timeout, "loading the notebook's code")
         except SubmissionError as e:  # an endless loop or a crash at the top level: it would happen again
+            launcher = "" if "took longer than" in str(e) else self._launcher_error()
+            if launcher:  # bubblewrap or Python failed before the worker took over its stderr: not the student's doing
+                self.close()
+                raise IsolationError(f"the sandbox ({self.isolation}) failed to start the worker: {launcher[-2000:]}") from None
             self.load_error = str(e)
             return
         if not header.get("ok"):
@@ -159,13 +535,27 @@ class Sandbox:
             self.close()
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
-            self.proc.wait()
-        self.proc = None
+        """Stop the worker and everything it started. Under bubblewrap, killing bubblewrap ends its PID namespace;
+        as root, every process of the sandbox user is killed too (daemons that left the session), and only then
+        is that user given back."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    proc.kill()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                try:
+                    if pipe is not None:
+                        pipe.close()
+                except OSError:
+                    pass
+        if self.uid is not None:
+            if _kill_uid(self.uid):
+                os.close(self._uid_lock)  # a user with processes left is never given to another worker
+            self.uid = self._uid_lock = None
 
     def cleanup(self) -> None:
         self.close()
@@ -274,7 +664,10 @@ class Sandbox:
             raise SubmissionError(f"the result of '{probe}' was not plain data (tensors, numbers, lists), so it was refused") from None
 
     def log_tail(self, n: int = 2000) -> str:
+        """The end of what the student's code printed (the log is at most ``Limits.file_mb``: only its end is read)."""
         try:
-            return self.log_path.read_text(errors="replace")[-n:]
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - 4 * n))
+                return f.read().decode("utf-8", "replace")[-n:]
         except OSError:
             return ""
