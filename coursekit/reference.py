@@ -3,7 +3,8 @@
 It runs the reference solutions and writes what the graders compare against:
 
 - the evaluator network of each data set (``autograder/reference/evaluator_<name>.pt``),
-  trained on its training split, which the sample-quality metrics use;
+  trained on its training split, which the sample-quality metrics use, and the course data set's
+  copy thresholds (``autograder/reference/copies_<name>.json``, measured on its real images);
 - per assignment, ``autograder/<assignment>/expected.json`` from its ``make_expected.py``
   (expected values on fixed inputs, and thresholds measured over several seeds in each
   grading profile, each with its rule), and the reference pictures shown in feedback
@@ -96,6 +97,14 @@ def _stage_evaluators(stage: Path, course_spec: str, log) -> list[str]:
         what = "held-out accuracy" if r["chance"] < 1 else "no labels: autoencoder features; accuracy"
         log(f"evaluator for {name}: {time.time() - t0:.1f} s ({what} {r['test_accuracy']:.3f})")
         rels.append(rel)
+    from .metrics.copies import build_copy_calibration
+
+    name = course_dataset(course_spec).name  # the copy thresholds of the course data set, measured on its real images
+    rel = f"reference/copies_{name}.json"
+    t0 = time.time()
+    cal = build_copy_calibration(course_dataset(course_spec), stage / rel)
+    log(f"copy thresholds for {name}: {time.time() - t0:.1f} s (fresh real images flagged {100 * cal['base_rate']:.1f}% of the time)")
+    rels.append(rel)
     return rels
 
 

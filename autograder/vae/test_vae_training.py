@@ -46,6 +46,16 @@ def _metrics(r, profile):
     return _CACHE[key]
 
 
+def _copies(r, profile):
+    """Per-sample copies of training and held-out images (mirrored, shifted, recoloured, in half), judged here."""
+    key = ("copies", profile["name"])
+    if key not in _CACHE:
+        from coursekit.metrics.copies import course_copies
+
+        _CACHE[key] = course_copies(r["samples"])
+    return _CACHE[key]
+
+
 def _thresholds(profile):
     return EXPECTED["training"][profile["name"]]["thresholds"]
 
@@ -81,6 +91,8 @@ def test_sample_quality(probe, profile, attach):
         problems.append(f"FID {m['fid']:.1f} is too high (samples unlike the training images)")
     if not m["coverage"] >= t["coverage"]["min"]:
         problems.append(f"coverage {m['coverage']:.2f} is too low (samples miss much of the data's variety, e.g. all alike)")
+    if _copies(r, profile).copying:  # stored or transformed images earn no quality points
+        problems.append("they reproduce training or held-out images (see the test on copies), so their FID and coverage do not count")
     assert not problems, ("your VAE's samples (sample(model, n) after the graders' training) fall short of the reference: " + "; ".join(problems)
                           + ". Samples should decode z ~ N(0, I) from the prior and take the most likely colour of each pixel")
 
@@ -92,3 +104,5 @@ def test_samples_are_not_copies(probe, profile):
     assert m["exact_copy_fraction"] <= t["exact_copy_fraction"]["max"] and m["copying_z_features"] >= t["copying_z_features"]["min"], (
         f"the data-copying test flags your samples as copies of training images (Z_U = {m['copying_z_features']:.1f} in feature space, "
         f"{100 * m['exact_copy_fraction']:.0f}% exact copies): sample() should decode fresh codes z ~ N(0, I), not return or encode training images")
+    report = _copies(r, profile)
+    assert not report.copying, "sample() should decode fresh codes z ~ N(0, I) into new images: " + report.message

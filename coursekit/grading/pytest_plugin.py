@@ -105,6 +105,19 @@ class _State:
         self.artifacts = Path(art) if art else None
         self.scratch = Path(tempfile.mkdtemp(prefix="coursekit-grader-"))
 
+    def data_binds(self) -> list[tuple[Path, Path]]:
+        """The students' copy of the course data (training images only) at the kit's ``data/``: the worker never
+        finds a held-out image on disk. A kit without a course data set (the toy kit of the tests) binds nothing."""
+        if not hasattr(self, "_data_binds"):
+            from ..data.errors import DataError
+            from ..data.public import sandbox_data_dir
+
+            try:
+                self._data_binds = [(sandbox_data_dir(), paths.data_dir())]
+            except DataError:
+                self._data_binds = []
+        return self._data_binds
+
     def sandbox(self, folder: Path, worker: str = "main") -> Sandbox:
         if (folder, worker) not in self.sandboxes:
             prof = load_profile(folder, active_profile_name(self.config))
@@ -112,7 +125,7 @@ class _State:
             limits = Limits(call_timeout=timeout, load_timeout=prof.get("load_timeout", 120), memory_mb=prof.get("memory_mb", 6144),
                             cpu_seconds=prof.get("cpu_seconds", 1800), threads=prof.get("threads", 1))
             code = _submission_code(self.config, folder.name, self.scratch)
-            self.sandboxes[(folder, worker)] = Sandbox(code, folder / "probes.py", limits)
+            self.sandboxes[(folder, worker)] = Sandbox(code, folder / "probes.py", limits, ro_binds=self.data_binds())
         return self.sandboxes[(folder, worker)]
 
 

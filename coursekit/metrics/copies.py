@@ -37,6 +37,7 @@ Exact repeats *among the samples* (a collapsed generator) are reported apart, as
 from __future__ import annotations
 
 import math
+from pathlib import Path
 import time
 from dataclasses import dataclass, field
 
@@ -538,3 +539,66 @@ def find_copies(samples, references, palette, calibration: CopyCalibration | Non
         base_rate_upper=calibration.base_rate_upper, critical_count=crit, copying=copying,
         verdict="copying" if copying else "no sign of copying", message=text, seconds=time.perf_counter() - start,
         n_samples=m, n_references={n: len(x) for n, x in zip(names, r_idx)})
+
+
+# --- the course data set's calibration, measured by `coursekit reference` -------------------------
+def reference_copy_path(name: str) -> Path:
+    """``autograder/reference/copies_<name>.json``: the copy thresholds of data set ``name`` (or the staged rebuild's)."""
+    import os
+
+    from .. import paths
+
+    staged = os.environ.get("COURSEKIT_EVALUATOR_DIR")  # set by `coursekit reference` while it rebuilds
+    if staged and (Path(staged) / f"copies_{name}.json").is_file():
+        return Path(staged) / f"copies_{name}.json"
+    return paths.autograder_dir() / "reference" / f"copies_{name}.json"
+
+
+def build_copy_calibration(ds, dest: Path) -> dict:
+    """Measure the copy thresholds on every image of ``ds`` (leave-one-out) and write them to ``dest``."""
+    import json
+
+    from ..data.course import dataset_fingerprint
+
+    cal = calibrate_copy_thresholds(ds.tensors("train")[0], ds.tensors("test")[0], ds.palette).to_dict()
+
+    def rounded(v):  # six significant digits: the same file from machines whose kernels differ in the last bits
+        return float(f"{v:.6g}") if isinstance(v, float) else {k: rounded(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    data = {"dataset": ds.name, "fingerprint": dataset_fingerprint(ds), **rounded(cal)}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(data, indent=1) + "\n")
+    return data
+
+
+_COURSE_CAL: dict = {}
+
+
+def course_copy_calibration(ds=None) -> CopyCalibration:
+    """The course data set's stored copy thresholds; a clear error when they are missing or were measured on other data."""
+    import json
+
+    from ..data.course import course_dataset, course_dataset_spec, dataset_fingerprint
+
+    ds = ds if ds is not None else course_dataset()
+    path = reference_copy_path(ds.name)
+    key = (str(path), dataset_fingerprint(ds))
+    if key not in _COURSE_CAL:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no copy thresholds for the data set {ds.name!r}; measure them with "
+                                    f"`coursekit reference --dataset {course_dataset_spec()}`")
+        data = json.loads(path.read_text())
+        if data.get("fingerprint") != key[1]:
+            raise ValueError(f"{path} was measured on other images than today's {ds.name!r}; rerun `coursekit reference`")
+        _COURSE_CAL[key] = CopyCalibration.from_dict(data)
+    return _COURSE_CAL[key]
+
+
+def course_copies(samples, ds=None) -> CopyReport:
+    """``find_copies`` of samples (M, H, W) against the course data set's training AND held-out images, with the
+    stored thresholds: what every grader's copy check uses (in the grader's process)."""
+    from ..data.course import course_dataset
+
+    ds = ds if ds is not None else course_dataset()
+    return find_copies(torch.as_tensor(samples).long(), {"training": ds.tensors("train")[0], "held-out": ds.tensors("test")[0]},
+                       ds.palette, calibration=course_copy_calibration(ds))
