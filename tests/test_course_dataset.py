@@ -90,12 +90,13 @@ def test_every_assignment_records_the_data_it_was_measured_on():
 
 
 def test_grading_stops_before_anyone_loses_points_when_the_data_changed(monkeypatch, tmp_path):
-    from coursekit.grading.engine import grade_batch
+    from coursekit.grading.engine import GradeOptions, grade_batch
 
     monkeypatch.setenv("COURSEKIT_DATASET", "digits")
     sub = tmp_path / "subs" / "ada"
     sub.mkdir(parents=True)
     shutil.copy(paths.assignments_dir() / "pixelrnn" / "pixelrnn.ipynb", sub)
     with pytest.raises(DatasetMismatch, match="pixelrnn/expected.json was measured on 'sprites'"):
-        grade_batch([tmp_path / "subs"], tmp_path / "grades", assignments=["pixelrnn"], progress=False)
+        grade_batch([tmp_path / "subs"], tmp_path / "grades", assignments=["pixelrnn"], progress=False,
+                    options=GradeOptions(insecure=True))  # nothing is graded: the data check comes first
     assert not (tmp_path / "grades" / "gradebook.csv").exists()

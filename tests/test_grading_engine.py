@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from coursekit.grading.engine import GradeOptions, grade_batch
+from coursekit.grading.engine import GradeOptions, grade_batch, strong_isolation_available
 from coursekit.grading.sandbox import _which_isolation
 
 TOYKIT = Path(__file__).parent / "fixtures" / "toykit"
@@ -73,7 +73,7 @@ def batch(kit, tmp_path_factory):
     with zipfile.ZipFile(subs / "zipped.zip", "w") as z:
         z.write(zdir / "zipped" / "toy.ipynb", "zipped/toy.ipynb")
     out = tmp_path_factory.mktemp("out")
-    reports = grade_batch([subs], out, jobs=2, options=GradeOptions(call_timeout=4), progress=False)
+    reports = grade_batch([subs], out, jobs=2, options=GradeOptions(call_timeout=4, insecure=not strong_isolation_available()), progress=False)
     return out, {r["student"]: r for r in reports}
 
 
@@ -162,7 +162,7 @@ def test_a_finished_batch_is_skipped_and_regrading_is_deterministic(batch, kit):
     out, r = batch
     subs_root = Path(r["honest"]["notebook"]).parents[2]
     shutil.rmtree(out / "wrong_index")
-    again = {x["student"]: x for x in grade_batch([subs_root], out, jobs=2, options=GradeOptions(call_timeout=4), progress=False)}
+    again = {x["student"]: x for x in grade_batch([subs_root], out, jobs=2, options=GradeOptions(call_timeout=4, insecure=not strong_isolation_available()), progress=False)}
     assert again["honest"].get("skipped") and again["loops"].get("skipped")
     assert not again["wrong_index"].get("skipped")
     assert again["wrong_index"]["points"] == r["wrong_index"]["points"]

@@ -55,8 +55,10 @@ def _data_and_evaluator():
 def sample_metrics(samples, seed: int = 0) -> dict:
     """Metrics of samples (M, H, W) palette indices: against M random training images, copying test on the test split.
 
-    ``copying`` here is not ``evaluate_samples``' Z_U-based flag: it is more than 5% of the samples
-    being pixel-exact training images, or more than 5% being *near copies*, closer (RGB pixel
+    ``copying`` here is not ``evaluate_samples``' Z_U-based flag: it is ``copy_report``'s verdict (samples
+    reproducing training or held-out images, mirrored, shifted, recoloured or in half, far more often
+    than fresh real images do), or more than 5% of the samples being pixel-exact training images, or
+    more than 5% being *near copies*, closer (RGB pixel
     distance) to their nearest training image than 99% of the held-out test images are to theirs.
     Meehan's Z_U (``copying_z``, ``copying_z_features``) is kept for information only: it assumes
     samples spread like the data, and a briefly trained GAN whose samples sit in the dense,
@@ -79,8 +81,16 @@ def sample_metrics(samples, seed: int = 0) -> dict:
     d_held = nearest_distances(_flat_rgb(test, ds.palette), tr).double()
     d_samp = nearest_distances(_flat_rgb(samples, ds.palette), tr).double()
     rep["near_copy_fraction"] = float((d_samp < torch.quantile(d_held, 0.01)).double().mean())
-    rep["copying"] = bool(rep["exact_copy_fraction"] > COPY_SHARE or rep["near_copy_fraction"] > COPY_SHARE)
+    rep["copying"] = bool(rep["exact_copy_fraction"] > COPY_SHARE or rep["near_copy_fraction"] > COPY_SHARE or copy_report(samples).copying)
     return {k: (bool(rep[k]) if k == "copying" else float(rep[k])) for k in METRIC_KEYS}
+
+
+def copy_report(samples):
+    """Per-sample copies of training AND held-out images, mirrored, shifted, recoloured or in half
+    (``coursekit.metrics.copies``, with the thresholds ``coursekit reference`` measured on real images)."""
+    from coursekit.metrics.copies import course_copies
+
+    return course_copies(samples, course_data())
 
 
 def to_palette(images, palette):
