@@ -108,7 +108,8 @@ def graded_training(call, cfg: dict) -> dict:
     ``call(probe, **params)`` runs a probe (in the student's sandboxed worker, or in this process for
     the reference). The worker gets the training images and returns the generator's raw images for the
     grader's noise; the palette conversion, the finiteness of the losses and every metric are computed
-    here. Returns {"samples" (M, H, W) uint8, "d_loss", "g_loss", "finite", "steps_done", "device"}.
+    here. Returns {"samples" (M, H, W) uint8, "d_loss", "g_loss", "finite", "steps_done", "device", "seconds" (the worker's
+    own account of its training time: for logs only)}.
     """
     import math
 
@@ -124,7 +125,7 @@ def graded_training(call, cfg: dict) -> dict:
     g_loss = [float(v) for v in out.get("g_loss", [])]
     finite = len(d_loss) == len(g_loss) == cfg["steps"] and all(math.isfinite(v) for v in d_loss + g_loss) and bool(torch.isfinite(images).all())
     return {"samples": to_palette(torch.nan_to_num(images), ds.palette), "d_loss": d_loss, "g_loss": g_loss, "finite": finite,
-            "steps_done": len(d_loss), "device": out.get("device")}
+            "steps_done": len(d_loss), "device": out.get("device"), "seconds": float(out.get("seconds") or 0.0)}
 
 
 def probes_module() -> types.ModuleType:
