@@ -158,7 +158,15 @@ def test_diversity_catches_duplicates_and_collapse(digits, digits_ev, sprites):
     f_real = features(digits_ev, x, digits.palette)
     train, _ = digits.tensors("train")
     assert pairwise_distance_ratio(features(digits_ev, train[:180], digits.palette), f_real) == pytest.approx(1.0, abs=0.15)
-    assert pairwise_distance_ratio(features(digits_ev, collapsed, digits.palette), f_real) == 0.0
+    # One image repeated: its feature rows are equal where the evaluator treats every row of a batch alike (so far,
+    # every CPU kernel measured), and equal rows give exactly 0. A kernel that rounds rows differently may leave ~1e-8
+    # (the old matmul-based distances did, on AVX2 machines): a real failure to see collapse is orders of magnitude above.
+    assert pairwise_distance_ratio(features(digits_ev, collapsed, digits.palette), f_real) < 1e-6
+    # the guarantee on every CPU: equal rows (of any size) are at distance exactly 0, whatever the kernels' rounding
+    f_one = torch.as_tensor(f_real[:1]).double().repeat(len(f_real), 1)
+    assert pairwise_distance_ratio(f_one, f_real) == 0.0
+    assert pairwise_distance_ratio(1e3 * f_one + 0.1, f_real) == 0.0
+    assert 0 < pairwise_distance_ratio(torch.cat([f_one[:-1], f_one[-1:] + 1e-3]), f_real) < 1e-3  # one row apart: small, not 0
     # palette usage: one sprite uses a handful of the 167 colours that 145 sprites use
     s_test, _ = sprites.tensors("test")
     s_train, _ = sprites.tensors("train")
