@@ -147,10 +147,12 @@ def judge(attack: Attack, report: dict | None, batch: dict[str, dict], side_prob
 
 
 def one_line(report: dict | None, attack: Attack) -> str:
-    """The most telling message of a report, for the table: the first failing test's, one line."""
+    """The most telling message of a report, for the table, on one line: what the attack managed (CHEAT-INFO or
+    CHEAT-LEAK), else the first message of a test it must fail, else the first message."""
     if report is None:
         return "(no report)"
     msgs = [t["message"] for t in report["tests"] if t["message"]]
+    aimed = [t["message"] for tid, t in tests_of(report).items() if t["message"] and any(_match(tid, p) for p in attack.deserves.must_fail)]
     info = next((m for m in msgs if INFO in m or LEAK in m), None)
-    first = info or (msgs[0] if msgs else "all tests passed")
+    first = info or (aimed[0] if aimed else None) or (msgs[0] if msgs else "all tests passed")
     return " ".join(first.split())[:150]
