@@ -11,6 +11,8 @@ Everything here runs in the grader's process on raw outputs of the student's cod
 from __future__ import annotations
 
 import math
+import os
+import secrets
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +21,10 @@ CAUSAL_TOL = 1e-3  # nats: outputs for the same prefix must agree this closely (
 # The two workers of the causality checks: the one that trained (it never sees a held-out image before this) and a
 # second one. Neither ever holds an original beside its own variant.
 WORKERS = ("main", "check")
-SPLIT_SEED = 12345  # fixed: the same submission sees the same sequences on every machine
+# The branch points come from a secret seed drawn once per grading session: a model that knew them could peek at
+# every other position. Honest models get the same points whatever the seed (only originals are scored), so grades
+# stay the same everywhere; COURSEKIT_SPLIT_SEED pins it for a test.
+SPLIT_SEED = int(os.environ.get("COURSEKIT_SPLIT_SEED") or secrets.randbits(62))
 
 
 def grading_data(config: dict, ds=None):
