@@ -2,7 +2,9 @@
 
 The batch holds the reference solution (full marks), the untouched student version (no marks,
 "not implemented" messages) and one notebook per typical mistake of autograder/gan/mistakes.py,
-each of which must fail exactly its listed tests, with its message.
+each of which must fail exactly its listed tests (``fails``), with its message, and pass every
+other test but those whose outcome for it is too close to a threshold to pin down on every CPU
+(``unsettled``, with the measured values).
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import pytest
 
 from coursekit.grading.examples import grade_examples, load_mistakes
+from coursekit.grading.rubric import load_rubric
 
-pytestmark = pytest.mark.slow
 MISTAKES = load_mistakes("gan")
 
 
@@ -24,11 +26,23 @@ def _summary(rep) -> str:
     return " | ".join(f"{t['id']}: {'ok' if t['passed'] else t['message'][:200]}" for t in rep["tests"])
 
 
+def test_mistake_lists_name_real_graders():
+    """``fails`` and ``unsettled`` name tests of the rubric, never the same one twice, and say why a test is unsettled."""
+    graders = set(load_rubric("gan").items)
+    for name, m in MISTAKES.items():
+        unsettled = m.get("unsettled", {})
+        assert set(m["fails"]) <= graders and set(unsettled) <= graders, (name, (set(m["fails"]) | set(unsettled)) - graders)
+        assert not set(m["fails"]) & set(unsettled), (name, set(m["fails"]) & set(unsettled))
+        assert all(isinstance(why, str) and why for why in unsettled.values()), name
+
+
+@pytest.mark.slow
 def test_reference_gets_full_marks(reports):
     rep = reports["reference"]
     assert rep["points"] == rep["max_points"] > 0, _summary(rep)
 
 
+@pytest.mark.slow
 def test_untouched_student_version_scores_zero(reports):
     rep = reports["untouched"]
     assert rep["points"] == 0, _summary(rep)
@@ -36,10 +50,14 @@ def test_untouched_student_version_scores_zero(reports):
         assert "not implemented" in t["message"], f"{t['id']}: {t['message'][:300]}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_mistake_fails_exactly_its_graders(reports, name):
     rep, m = reports[name], MISTAKES[name]
     failed = {t["id"] for t in rep["tests"] if not t["passed"]}
-    assert failed == set(m["fails"]), f"{name}: failed {sorted(failed)}, expected {sorted(m['fails'])}\n{_summary(rep)}"
+    unsettled = set(m.get("unsettled", {}))
+    assert set(m["fails"]) <= failed <= set(m["fails"]) | unsettled, (
+        f"{name}: failed {sorted(failed)}, expected {sorted(m['fails'])}" + (f" (and maybe {sorted(unsettled)})" if unsettled else "")
+        + f"\n{_summary(rep)}")
     messages = " ".join(t["message"] for t in rep["tests"] if t["id"] in m["fails"])
     assert m["message"] in messages, f"{name}: {m['message']!r} not in {messages[:600]!r}"

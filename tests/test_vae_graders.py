@@ -2,8 +2,9 @@
 
 One batch, graded once per module: the reference solution (full marks), the untouched student
 version (no marks, "not implemented yet") and one notebook per typical mistake of
-``autograder/vae/mistakes.py``, each of which must fail exactly its listed graders, with a
-message the student can act on.
+``autograder/vae/mistakes.py``, each of which must fail exactly its listed graders (``fails``),
+with a message the student can act on, and pass every other grader but those whose outcome for it
+is too close to a threshold to pin down on every CPU (``unsettled``, with the measured values).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import pytest
 
 from coursekit.grading.examples import grade_examples, load_mistakes
+from coursekit.grading.rubric import load_rubric
 
-pytestmark = pytest.mark.slow
 MISTAKES = load_mistakes("vae")
 
 
@@ -25,11 +26,23 @@ def _failed(report) -> dict[str, str]:
     return {t["id"]: t["message"] for t in report["tests"] if not t["passed"]}
 
 
+def test_mistake_lists_name_real_graders():
+    """``fails`` and ``unsettled`` name graders of the rubric, never the same one twice, and say why a grader is unsettled."""
+    graders = set(load_rubric("vae").items)
+    for name, m in MISTAKES.items():
+        unsettled = m.get("unsettled", {})
+        assert set(m["fails"]) <= graders and set(unsettled) <= graders, (name, (set(m["fails"]) | set(unsettled)) - graders)
+        assert not set(m["fails"]) & set(unsettled), (name, set(m["fails"]) & set(unsettled))
+        assert all(isinstance(why, str) and why for why in unsettled.values()), name
+
+
+@pytest.mark.slow
 def test_reference_gets_full_marks(graded):
     rep = graded["reference"]
     assert rep["points"] == rep["max_points"] > 0, _failed(rep)
 
 
+@pytest.mark.slow
 def test_untouched_student_version_scores_zero(graded):
     rep = graded["untouched"]
     assert rep["points"] == 0, {t["id"]: t["points"] for t in rep["tests"] if t["points"]}
@@ -37,9 +50,14 @@ def test_untouched_student_version_scores_zero(graded):
         assert "not implemented" in t["message"], (t["id"], t["message"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_each_mistake_fails_exactly_its_graders(graded, name):
     m = MISTAKES[name]
     failed = _failed(graded[name])
-    assert set(failed) == set(m["fails"]), f"{name}: failed {sorted(failed)}, expected {sorted(m['fails'])}"
+    unsettled = set(m.get("unsettled", {}))
+    unexpected = {t: msg[:300] for t, msg in failed.items() if t not in set(m["fails"]) | unsettled}  # a timeout says so here
+    assert set(m["fails"]) <= set(failed) <= set(m["fails"]) | unsettled, (
+        f"{name}: failed {sorted(failed)}, expected {sorted(m['fails'])}" + (f" (and maybe {sorted(unsettled)})" if unsettled else "")
+        + (f"; unexpected failures: {unexpected}" if unexpected else ""))
     assert m["message"] in failed[m["fails"][0]], f"{name}: {failed[m['fails'][0]]!r} lacks {m['message']!r}"
