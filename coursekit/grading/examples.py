@@ -33,6 +33,24 @@ def load_mistakes(assignment: str) -> dict:
     return module_from_file(path, f"_mistakes_{assignment}").MISTAKES
 
 
+def mistake_list_problems(assignment: str) -> list[str]:
+    """What is wrong with ``mistakes.py``'s lists: ``fails`` and ``unsettled`` must name tests of the rubric, never the
+    same one twice, and ``unsettled`` must say why (the measured values) for each test."""
+    from .rubric import load_rubric
+
+    graders = set(load_rubric(assignment).items)
+    problems = []
+    for name, m in load_mistakes(assignment).items():
+        fails, unsettled = set(m["fails"]), m.get("unsettled", {})
+        if (fails | set(unsettled)) - graders:
+            problems.append(f"{name}: no such grader {sorted((fails | set(unsettled)) - graders)}")
+        if fails & set(unsettled):
+            problems.append(f"{name}: both failing and unsettled {sorted(fails & set(unsettled))}")
+        if not all(isinstance(why, str) and why for why in unsettled.values()):
+            problems.append(f"{name}: an unsettled grader without the reason")
+    return problems
+
+
 def apply_mistake(nb: nbformat.NotebookNode, replacements: list[tuple[str, str]], name: str = "") -> nbformat.NotebookNode:
     """A copy of ``nb`` with each ``old`` text, which must occur in exactly one code cell, replaced."""
     nb = nbformat.reads(nbformat.writes(nb), as_version=4)
