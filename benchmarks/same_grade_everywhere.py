@@ -10,6 +10,7 @@ notebook per mistake of ``autograder/<a>/mistakes.py``) through the real engine 
 smoke profile by default, and the table shows the points per setting, whether they are identical,
 and the smallest margin of a threshold decision that the report messages let us read (failed
 decisions print their measured value; see ``MARGINS``). Exit status 1 when any points differ.
+``--out DIR`` keeps the reports; ``--table-only --out DIR`` prints the table of a kept run again.
 
 Settings (``SETTINGS``):
 
@@ -18,8 +19,9 @@ Settings (``SETTINGS``):
 - ``avx2-machine``: what a CPU without AVX-512 runs: ATen's AVX2 kernels, oneDNN (convolutions) and MKL
   (matrix products) limited to AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``: the kit's evaluator features and
   the old ``torch.cdist`` then round differently, which is how ``tests/test_metrics.py`` failed there);
-- ``threads-1`` / ``threads-2``: the grader process's OpenMP/MKL/torch threads (the worker's torch
-  threads are pinned by the grading profile's ``threads``, whatever the environment);
+- ``threads-1`` / ``threads-2``: the grader process's OpenMP/MKL/torch threads (its default is one per
+  core, so ``threads-2`` is ``default`` on a 2-core machine; the worker's torch threads are pinned by
+  the grading profile's ``threads``, whatever the environment);
 - ``load``: a busy process on each other core while grading (timings, time limits, scheduling).
 
 How the settings reach the process that runs the student's code: the sandbox passes the worker only
