@@ -465,6 +465,12 @@ class Sandbox:
                 raise IsolationError(f"{src}, bound into the sandbox at {dst}, is not readable by the sandbox's user: make it "
                                      "readable by others (chmod o+rX), the folders above it need not be")
             binds.append((src, dst))
+        # A kit (or venv) under /tmp lands inside the sandbox's writable /tmp: give each such top folder a tmpfs of its
+        # own, made read-only once everything is bound into it, so the kit's paths stay read-only there too.
+        tops = sorted({str(Path("/tmp", Path(dst).relative_to("/tmp").parts[0])) for _, dst in binds
+                       if Path(dst).is_relative_to("/tmp") and Path(dst) != Path("/tmp")})
+        for top in tops:
+            cmd += ["--size", "4096", "--tmpfs", top]
         for src, dst in binds:
             cmd += ["--ro-bind", self._stage(src, uid, stage), str(dst)]
         hidden = hidden_paths()
@@ -476,6 +482,7 @@ class Sandbox:
         cmd += ["--ro-bind", self._stage(self.code_dir, uid, stage), str(self.code_dir),
                 "--bind", self._stage(self.log_path, uid, stage), str(self.log_path),
                 "--size", size, "--tmpfs", str(self.home), "--chdir", str(self.home),
+                *[a for top in tops for a in ("--remount-ro", top)],
                 "--remount-ro", "/dev", "--remount-ro", "/"]  # the sandbox's own root and /dev: no unbounded tmpfs
         return cmd + ["--", *inner]
 
