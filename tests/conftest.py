@@ -17,3 +17,14 @@ def tiny_course_files(tmp_path):
     pal = [(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255)]
     (tmp_path / "colormap.txt").write_text("".join(f"{r} {g} {b}\n" for r, g, b in pal))
     return tmp_path, idx.reshape(6, 4, 4), np.array(pal, dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensor ops: one torch thread is faster, and far faster on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -23,12 +23,7 @@ from coursekit.metrics.copies import _threshold, copy_transforms
 M = 72  # samples per set: the sample half of the held-out split
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

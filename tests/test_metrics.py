@@ -40,13 +40,7 @@ SPRITES_ACCURACY_FLOOR = 0.45
 DIGITS_ACCURACY_FLOOR = 0.9
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensor ops: one thread is faster, and far faster on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def random_halves(x, seed=0):
