@@ -80,30 +80,28 @@ def probe_conditional(sub, n_classes, z_dim, width, batch):
 
 
 # --- the training step ----------------------------------------------------------------------
-def _flat(params):
-    return torch.cat([p.detach().reshape(-1).float().clone() for p in params]) if params else torch.zeros(0)
+def _snapshot(params):
+    return [p.detach().float().clone() for p in params]
 
 
-def _grad_norm(params):
-    return float(sum(float((p.grad.float() ** 2).sum()) for p in params if p.grad is not None)) ** 0.5
+def _grads(params):
+    """Each parameter's gradient as it is when the optimiser steps (zeros where it has none)."""
+    return [torch.zeros_like(p, dtype=torch.float32) if p.grad is None else p.grad.detach().float().clone() for p in params]
 
 
 class _Recording:
-    """Wraps an optimiser: at each step() records both networks' gradient norms and parameter changes."""
+    """Wraps an optimiser: at each step() keeps both networks' parameters before and after, and their gradients."""
 
-    def __init__(self, name, opt, nets, log, state):
-        self._name, self._opt, self._nets, self._log, self._state = name, opt, nets, log, state
+    def __init__(self, name, opt, nets, log):
+        self._name, self._opt, self._nets, self._log = name, opt, nets, log
 
     def step(self, closure=None):
-        grads = {k: _grad_norm(ps) for k, ps in self._nets.items()}
-        before = {k: (_flat(ps) - self._state[k]).norm().item() for k, ps in self._nets.items()}  # changes since the last step()
+        before = {k: _snapshot(ps) for k, ps in self._nets.items()}
+        grads = {k: _grads(ps) for k, ps in self._nets.items()}
+        has_grad = {k: [p.grad is not None for p in ps] for k, ps in self._nets.items()}
         out = self._opt.step() if closure is None else self._opt.step(closure)
-        after = {k: _flat(ps) for k, ps in self._nets.items()}
-        changes = {k: (after[k] - self._state[k]).norm().item() for k in after}
-        self._log.append({"opt": self._name, "grad_G": grads["G"], "grad_D": grads["D"],
-                          "change_G": changes["G"], "change_D": changes["D"],
-                          "outside_G": before["G"], "outside_D": before["D"]})
-        self._state.update(after)
+        self._log.append({"opt": self._name, "before": before, "grads": grads, "has_grad": has_grad,
+                          "after": {k: _snapshot(ps) for k, ps in self._nets.items()}})
         return out
 
     def zero_grad(self, set_to_none=True):
@@ -114,28 +112,25 @@ class _Recording:
 
 
 def probe_step(sub, z_dim, width, batch, lr, seed=0):
-    """One call of the student's train_step on fresh networks, with recording optimisers.
+    """One call of the student's train_step on fresh networks, with optimisers that keep what each step did.
 
-    Returns the sequence of optimiser steps (which optimiser, the gradient norms of G's and D's
-    parameters when it stepped, and how much each network changed during it and before it),
-    the total change of each network, and train_step's returned dict.
+    Returns raw tensors only: both networks' parameters at the start and the end, and for each optimiser
+    step (in order) which optimiser it was and both networks' parameters before and after it and their
+    gradients; and train_step's returned dict. The grader computes every change and norm from them and
+    replays Adam's update from the gradients to check that they are the gradients that were applied.
     """
     torch.manual_seed(seed)
     G = sub.Generator(z_dim, width)
     D = sub.Discriminator(width)
-    nets = {"G": [p for p in G.parameters()], "D": [p for p in D.parameters()]}
-    start = {k: _flat(ps) for k, ps in nets.items()}
-    state = dict(start)
+    nets = {"G": list(G.parameters()), "D": list(D.parameters())}
+    start = {k: _snapshot(ps) for k, ps in nets.items()}
     log = []
-    opt_g = _Recording("opt_g", torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)), nets, log, state)
-    opt_d = _Recording("opt_d", torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)), nets, log, state)
+    opt_g = _Recording("opt_g", torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999)), nets, log)
+    opt_d = _Recording("opt_d", torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999)), nets, log)
     real = torch.rand(batch, 3, 20, 20, generator=torch.Generator().manual_seed(seed + 1)) * 2 - 1
     out = sub.train_step(G, D, opt_g, opt_d, real, generator=torch.Generator().manual_seed(seed + 2))
-    total = {k: (_flat(ps) - start[k]).norm().item() for k, ps in nets.items()}
-    after_last = {k: (_flat(ps) - state[k]).norm().item() for k, ps in nets.items()}
     ret = {k: float(v) for k, v in out.items() if isinstance(v, (int, float))} if isinstance(out, dict) else {}
-    return {"events": log, "total_change_G": total["G"], "total_change_D": total["D"],
-            "after_last_G": after_last["G"], "after_last_D": after_last["D"],
+    return {"start": start, "end": {k: _snapshot(ps) for k, ps in nets.items()}, "events": list(log),
             "returned": ret, "returned_type": type(out).__name__}
 
 
