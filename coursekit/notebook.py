@@ -91,9 +91,16 @@ def module_from_file(path: str | os.PathLike, name: str):
     ``mistakes.py``) as a fresh module named ``name``. Trusted files only: it runs in this process."""
     import importlib.util
 
+    import sys
+
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # as an import does: dataclasses and pickling look the module up by name
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     return module
 
 
