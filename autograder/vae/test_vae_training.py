@@ -57,10 +57,12 @@ def _copies(r, profile):
 
 
 def _copying(r, profile) -> bool:
-    """The verdict of test_samples_are_not_copies: exact copies, the data-copying test, or per-sample copies."""
+    """The verdict of test_samples_are_not_copies: exact copies of training images, or per-sample copies (also of
+    held-out images, mirrored, shifted, recoloured or in half). The data-copying test's Z_U is recorded in
+    expected.json, not graded: a sampler collapsed onto a few average-looking images lands at its bound (measured
+    -13 to -18, bound -16.9) though it copies nothing, so it would accuse such a sampler on some CPUs and not others."""
     m, t = _metrics(r, profile), _thresholds(profile)
-    return (m["exact_copy_fraction"] > t["exact_copy_fraction"]["max"] or m["copying_z_features"] < t["copying_z_features"]["min"]
-            or _copies(r, profile).copying)
+    return m["exact_copy_fraction"] > t["exact_copy_fraction"]["max"] or _copies(r, profile).copying
 
 
 def _thresholds(profile):
@@ -108,8 +110,8 @@ def test_samples_are_not_copies(probe, profile):
     r = _trained(probe, profile)
     _check_samples(r, profile["num_samples"])
     m, t = _metrics(r, profile), _thresholds(profile)
-    assert m["exact_copy_fraction"] <= t["exact_copy_fraction"]["max"] and m["copying_z_features"] >= t["copying_z_features"]["min"], (
-        f"the data-copying test flags your samples as copies of training images (Z_U = {m['copying_z_features']:.1f} in feature space, "
-        f"{100 * m['exact_copy_fraction']:.0f}% exact copies): sample() should decode fresh codes z ~ N(0, I), not return or encode training images")
+    assert m["exact_copy_fraction"] <= t["exact_copy_fraction"]["max"], (
+        f"{100 * m['exact_copy_fraction']:.0f}% of your samples are exact copies of training images: sample() should decode "
+        "fresh codes z ~ N(0, I), not return or encode training images")
     report = _copies(r, profile)
     assert not report.copying, "sample() should decode fresh codes z ~ N(0, I) into new images: " + report.message
