@@ -101,6 +101,7 @@ class _State:
         self.timeouts: dict[tuple, tuple[float, str]] = {}  # (folder, probe, worker, inputs) -> (timeout, error)
         self.started = time.time()
         self.rubrics: dict[Path, object] = {}
+        self._extracted: dict[Path, object] = {}
         art = config.getoption("--artifacts")
         self.artifacts = Path(art) if art else None
         self.scratch = Path(tempfile.mkdtemp(prefix="coursekit-grader-"))
@@ -117,6 +118,16 @@ class _State:
             except DataError:
                 self._data_binds = []
         return self._data_binds
+
+    def extracted(self, folder: Path):
+        """The line map and the skipped statements of the code graded for ``folder`` (read back from the module's
+        cell headers, written by ``coursekit.notebook.extract_module``)."""
+        from ..notebook import parse_extracted
+
+        if folder not in self._extracted:
+            code = _submission_code(self.config, folder.name, self.scratch)
+            self._extracted[folder] = parse_extracted(code.read_text(encoding="utf-8", errors="replace"))
+        return self._extracted[folder]
 
     def sandbox(self, folder: Path, worker: str = "main") -> Sandbox:
         if (folder, worker) not in self.sandboxes:
@@ -185,7 +196,12 @@ def probe(request, _coursekit_state):
         except SubmissionError as e:
             if fingerprint and str(e).startswith("took longer than"):
                 _coursekit_state.timeouts[key] = (limit, str(e))
-            raise
+            # the module's line numbers, told as the notebook's cells and lines (only those patterns are rewritten)
+            try:
+                told = _coursekit_state.extracted(folder).translate(str(e))
+            except Exception:  # noqa: BLE001 - a message is never worth a crash of the grader: keep it as it came
+                raise e from None
+            raise SubmissionError(told) from None
 
     return run
 
@@ -377,6 +393,13 @@ def _incomplete(state, exitstatus) -> str:
     return ""
 
 
+def _notes(state, folder: Path) -> list[str]:
+    try:
+        return state.extracted(folder).notes()
+    except Exception:  # noqa: BLE001 - notes are a courtesy: never a reason to lose the results
+        return []
+
+
 def pytest_sessionfinish(session, exitstatus):
     state = session.config.stash[_KEY]
     out = session.config.getoption("--results")
@@ -394,6 +417,8 @@ def pytest_sessionfinish(session, exitstatus):
         "worker_starts": sum(sb.starts for sb in state.sandboxes.values()),
         "seconds": round(time.time() - state.started, 3),
         "tests": list(state.results.values()),
+        # what of the notebook was not run (top-level work, cells that are not valid Python), for the feedback
+        "notes": [n for folder in state.rubrics for n in _notes(state, folder)],
         "rubric_total": sum(r.total for r in state.rubrics.values()),
     }
     tmp = Path(out).with_suffix(".tmp")

@@ -50,28 +50,124 @@ def _plain(obj, where: str = "result"):
     raise TypeError(f"{where} is a {type(obj).__name__}, not a tensor, number, string, list or dict")
 
 
+_LOAD_PROBLEMS: list = []  # (first line, last line, names it would have made, what happened): statements that did not run
+
+
+def _problem_for(name: str) -> str:
+    """Why a statement that would have made ``name`` did not run when the code was loaded, or ""."""
+    for first, _, names, what in _LOAD_PROBLEMS:
+        if name in names:
+            return f" (submission.py, line {first} would have made it, but {what} when the notebook's code was loaded)"
+    return ""
+
+
 def _describe(exc: BaseException, code_path: str) -> str:
-    """One line for the student: the exception and the line of *their* code it came from."""
+    """One line for the student: the exception and the line of *their* code it came from (as "line N" of the module:
+    the grader's process tells it as the notebook's cell and line)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == code_path]
-    where = f" (in `{frames[-1].name}`, line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+    where = ""
+    if frames:
+        f = frames[-1]
+        where = f" (submission.py, line {f.lineno}: {f.line})" if f.name == "<module>" else f" (in `{f.name}`, line {f.lineno}: {f.line})"
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, NotImplementedError):
         return "not implemented yet (raises NotImplementedError)" + where
     if isinstance(exc, AttributeError) and "module 'submission' has no attribute" in str(exc):
         name = str(exc).split("attribute", 1)[1].strip().strip("'")
+        why = _problem_for(name)
+        if why:
+            return f"`{name}` is not defined in your notebook{why}"
         return f"`{name}` is not defined in your notebook: keep the names the notebook gives (was it renamed?)"
+    if isinstance(exc, NameError) and getattr(exc, "name", None):
+        return f"{type(exc).__name__}: {msg}"[:400] + where + _problem_for(exc.name)
     if isinstance(exc, SystemExit):
         return f"the code called sys.exit({exc.code}) / exit()" + where
     return f"{type(exc).__name__}: {msg}"[:400] + where
 
 
-def _load(path: str, name: str) -> types.ModuleType:
+class _Overran(BaseException):
+    """A timed statement ran past its budget (a BaseException: ``except Exception`` in the student's code lets it by)."""
+
+
+def _first_line(stmt) -> int:
+    return min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+
+
+def _run_timed(code, namespace: dict, seconds: float) -> None:
+    """Run ``code`` with ``seconds`` of CPU time (and three times that on the wall clock), else raise _Overran."""
+    import signal
+
+    def stop(signum, frame):
+        raise _Overran
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGPROF, signal.SIGALRM)}
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_REAL, 3 * seconds)
+    try:
+        exec(code, namespace)
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _load(path: str, name: str, tolerant: bool = False) -> types.ModuleType:
+    """Run the file at ``path`` as module ``name``.
+
+    ``tolerant`` (the student's code): its top-level statements run one by one, and one that fails does not stop
+    the others: what depends on it fails in its own tests, saying why (``_problem_for``). The statements the
+    extraction marked as timed (``coursekit.notebook``: assignments that call something) get a CPU budget each and
+    are left out when they take longer. A file that is not valid Python fails as a whole."""
+    import ast
+
     mod = types.ModuleType(name)
     mod.__file__ = path
     sys.modules[name] = mod
     with open(path, encoding="utf-8") as f:
-        code = compile(f.read(), path, "exec")
-    exec(code, mod.__dict__)
+        source = f.read()
+    if not tolerant:
+        exec(compile(source, path, "exec"), mod.__dict__)
+        return mod
+    import __future__
+
+    from coursekit.notebook import TIMED_BUDGET, TIMED_TOTAL, parse_extracted
+
+    tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    timed = parse_extracted(source).timed
+    left, flags = TIMED_TOTAL, 0
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            for alias in stmt.names:
+                feature = getattr(__future__, alias.name, None)
+                flags |= getattr(feature, "compiler_flag", 0)
+        first = _first_line(stmt)
+        names = {t.id for t in ast.walk(stmt) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+        names |= {a.asname or a.name.split(".")[0] for t in ast.walk(stmt) if isinstance(t, (ast.Import, ast.ImportFrom))
+                  for a in t.names}
+        names |= {t.name for t in ast.walk(stmt) if isinstance(t, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        try:
+            code = compile(ast.Module(body=[stmt], type_ignores=[]), path, "exec", flags=flags, dont_inherit=True)
+            if first in timed:
+                if left <= 0:
+                    _LOAD_PROBLEMS.append((first, stmt.end_lineno, names, "it was not run: the time for such statements was spent"))
+                    continue
+                budget = min(TIMED_BUDGET, left)
+                import resource
+
+                cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+                try:
+                    _run_timed(code, mod.__dict__, budget)
+                finally:
+                    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+                    left -= (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+            else:
+                exec(code, mod.__dict__)
+        except _Overran:
+            _LOAD_PROBLEMS.append((first, stmt.end_lineno, names, f"it took longer than the {budget:g} s of CPU time grading gives "
+                                   "a top-level statement that calls something (training at the top level?), so it was stopped"))
+        except BaseException as e:  # noqa: BLE001 - anything the student's top level raises, SystemExit included
+            _LOAD_PROBLEMS.append((first, stmt.end_lineno, names, "it raised " + _describe(e, path)))
     return mod
 
 
@@ -110,7 +206,7 @@ def main() -> None:
     sys.modules.pop("probes", None)
     try:
         torch.manual_seed(init.get("seed", 0))
-        submission = _load(init["code"], "submission")
+        submission = _load(init["code"], "submission", tolerant=True)
     except BaseException as e:  # noqa: BLE001 - anything the student's top level raises
         send({"ok": False, "error": "the notebook's code failed to run: " + _describe(e, init["code"])})
         return
