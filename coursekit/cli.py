@@ -121,6 +121,43 @@ def _cmd_check(args) -> int:
     return 0 if n_ok == len(results) else 1
 
 
+def _cmd_submit(args) -> int:
+    from .submit import SubmissionError, submit
+
+    try:
+        res = submit(args.notebook, out_dir=args.out, assignment=args.assignment, run_checks=not args.no_checks,
+                     timeout=args.timeout, allow_broken=args.allow_broken, force=args.force)
+    except SubmissionError as e:
+        print(f"coursekit submit: not submitted: {e}", file=sys.stderr)
+        return 1
+    for r in res.checks:
+        print(r.line())
+    if res.checks:
+        print(f"{len(res.checks) - len(res.failed_checks)}/{len(res.checks)} public checks passed"
+              + (" (failed checks do not stop a submission; fix them for more points)" if res.failed_checks else ""))
+    print(f"{res.assignment} of {res.student_name} ({res.student_id}) packed into {res.zip_path}: hand in this file")
+    return 0
+
+
+STAFF_COMMANDS = {"release": ("solutions",), "grade": ("autograder",), "reference": ("autograder", "solutions"),
+                  "demo": ("autograder", "solutions")}  # the course staff's commands, and the hidden folders each needs
+
+
+def _missing_staff_folders(command: str) -> list[str]:
+    from . import paths
+
+    return [f"{name}/" for name in STAFF_COMMANDS.get(command, ()) if not (paths.kit_root() / name).is_dir()]
+
+
+def _staff_only(args) -> int:
+    """A staff command in a student release: say what it is and what a student runs instead."""
+    print(f"coursekit {args.command}: this is a course-staff command; it needs the instructor's kit "
+          f"({' and '.join(_missing_staff_folders(args.command))}), which the student release does not include. Students: "
+          "`coursekit check NOTEBOOK` runs the public checks and `coursekit submit NOTEBOOK` packs your work to hand in.",
+          file=sys.stderr)
+    return 2
+
+
 def _cmd_grade(args) -> int:
     from .envinfo import environment_line
     from .grading.engine import GradeOptions, GradingInterrupted, IsolationError, grade_batch
@@ -174,11 +211,19 @@ def _cmd_env(args) -> int:
 
 
 # --- parser ----------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(staff: bool | None = None) -> argparse.ArgumentParser:
+    """The command line; ``staff`` (default: the hidden folders are there, ``paths.is_staff_kit``) lists and enables the
+    course staff's commands. Without them (a student release) those commands are left out of ``--help`` and refuse
+    with a message saying what to run instead."""
+    from . import paths
+
+    staff = paths.is_staff_kit() if staff is None else staff
     p = argparse.ArgumentParser(
         prog="coursekit",
-        description="Assignments, reference solutions and autograder for a course on deep generative models "
-        "(PixelRNN, VAE, GAN) on small palette images.",
+        description=("Assignments, reference solutions and autograder for a course on deep generative models "
+                     "(PixelRNN, VAE, GAN) on small palette images." if staff else
+                     "The course's library for its assignments on deep generative models (PixelRNN, VAE, GAN): the data, "
+                     "the public checks and the packing of your submission."),
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -222,26 +267,60 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--force", action="store_true", help="overwrite existing files")
     x.set_defaults(func=_cmd_data_export)
 
-    r = sub.add_parser(
+    def staff_parser(name, help, **kw):
+        """A course-staff command: listed only in the instructor's kit (argparse lists only subcommands given a help)."""
+        return sub.add_parser(name, **({"help": help} if staff else {}), **kw)
+
+    r = staff_parser(
         "release",
         help="generate the student notebooks from solutions/ (and, with --out, the folder students receive)",
         description="Without --out: regenerate assignments/<name>/<name>.ipynb from solutions/<name>/<name>.ipynb. "
-        "With --out DIR: write the whole student release (student notebooks, the coursekit package, data) to DIR "
-        "and audit that it holds no solution and no hidden test.",
+        "With --out DIR: write the whole student release (student notebooks, the students' README, the coursekit "
+        "package with its data) to DIR and audit that it holds no solution and no hidden test. DIR may be an existing "
+        "folder (a git repository, say): with --force only the files an earlier release wrote there (listed in "
+        "DIR/.coursekit-release.json) are replaced, and nothing else is touched; a changed release file, or a file of "
+        "yours where the release writes one, stops it before anything is written.",
     )
     r.add_argument("assignments", nargs="*", help="assignment names (default: all)")
     r.add_argument("--out", help="write the full student release to this folder")
     r.add_argument("--check", action="store_true", help="only report student versions that drifted from their source; exit 1 if any")
-    r.add_argument("--force", action="store_true", help="replace differing files / an existing --out folder")
+    r.add_argument("--force", action="store_true",
+                   help="replace differing student notebooks / write into an existing --out folder (replacing only the "
+                   "files an earlier release wrote)")
     r.set_defaults(func=_cmd_release)
 
-    c = sub.add_parser("check", help="run an assignment's public checks on a notebook (in a separate process)")
+    c = sub.add_parser(
+        "check",
+        help="run an assignment's public checks on a notebook (in a separate process)",
+        description="Run the public checks of the notebook's assignment (named in its metadata) on its definitions: the "
+        "notebook's code, less the cells tagged train, demo or check, runs in a separate process with a time limit, so an "
+        "endless loop or a crash cannot hang the command. The checks test shapes and simple properties and give hints; "
+        "they are not the grader's tests. Exit code 0 when every check passed, 1 otherwise.",
+    )
     c.add_argument("notebook", help="the student's notebook (.ipynb)")
     c.add_argument("--assignment", help="which assignment's checks (default: from the notebook)")
     c.add_argument("--timeout", type=float, default=300.0, help="seconds before the notebook's code is stopped (default: 300)")
     c.set_defaults(func=_cmd_check)
 
-    g = sub.add_parser(
+    u = sub.add_parser(
+        "submit",
+        help="check a notebook and pack it into the zip to hand in",
+        description="Validate a notebook for submission (it can be read, it is the assignment it says it is, your name and "
+        "student ID are filled in at its top, its code runs through the public checks) and write <ID>_<Name>.zip holding "
+        "<assignment>/<assignment>.ipynb, exactly what the grader reads. Failed public checks are listed but do not stop "
+        "the submission; code that does not run at all does, unless --allow-broken. Exit code 0 when the zip was written, "
+        "1 when the notebook cannot be submitted as it is (the message says why).",
+    )
+    u.add_argument("notebook", help="your notebook (.ipynb), saved")
+    u.add_argument("-o", "--out", help="folder to write the zip in (default: the notebook's folder)")
+    u.add_argument("--assignment", help="the assignment it must be (default: the one its metadata names)")
+    u.add_argument("--timeout", type=float, default=300.0, help="seconds for the public checks (default: 300)")
+    u.add_argument("--no-checks", action="store_true", help="pack without running the public checks")
+    u.add_argument("--allow-broken", action="store_true", help="pack even when the notebook's code does not run")
+    u.add_argument("--force", action="store_true", help="replace an existing zip of the same name")
+    u.set_defaults(func=_cmd_submit)
+
+    g = staff_parser(
         "grade",
         help="grade submissions with the hidden graders: gradebook, reports and feedback pages",
         description="Grade each submission (a student's folder or zip of notebooks, a notebook, or a folder of "
@@ -264,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "read and change what that user can (without this flag, grading refuses to start where bubblewrap is missing)")
     g.set_defaults(func=_cmd_grade)
 
-    f = sub.add_parser(
+    f = staff_parser(
         "reference",
         help="TA: rerun the reference solutions and rewrite every reference output (expected values, thresholds, evaluators, pictures)",
         description="Train the evaluator networks, run each assignment's make_expected.py (reference solution, several seeds, "
@@ -280,23 +359,51 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--check", action="store_true", help="report files that would change; write nothing; exit 1 on drift")
     f.set_defaults(func=_cmd_reference)
 
-    m = sub.add_parser("demo", help="the main job on the embedded data: build and audit the release, grade example submissions")
+    m = staff_parser(
+        "demo",
+        help="the main job on the embedded data: build and audit the release, grade example submissions",
+        description="The instructor's tour of the kit: print the versions and the device, describe the course data set, check "
+        "that the committed student notebooks match their sources, build the student release and audit it, then grade "
+        "example submissions per assignment (the reference solution, the untouched student version and typical mistakes) "
+        "in the sandbox and print the table and where the gradebook and feedback pages are. Exit code 0 when every "
+        "example got the grade it should.",
+    )
     m.add_argument("--out", help="folder for the release, the example submissions and their grades (default: out/demo in the kit)")
     m.add_argument("-j", "--jobs", type=int, default=2, help="submissions graded at once (default: 2)")
     m.add_argument("--profile", choices=["smoke", "full"], help="grading profile (default: by device)")
     m.add_argument("--mistakes", type=int, default=2, help="typical mistakes graded per assignment (default: 2)")
     m.set_defaults(func=_cmd_demo)
 
-    e = sub.add_parser("env", help="print versions and the compute device")
+    e = sub.add_parser(
+        "env",
+        help="print versions and the compute device",
+        description="Print one line with the versions of Python, PyTorch and the kit's main packages, the number of CPU "
+        "threads and the compute device (CUDA GPU or CPU): the line to include in a question or a bug report.",
+    )
     e.set_defaults(func=_cmd_env)
+    _describe(p)
     return p
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Every subcommand's --help opens with a description: its one-line help where it has no longer one."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None and helps.get(name):
+                    sub.description = helps[name][0].upper() + helps[name][1:] + "."
+                _describe(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
     from .data.errors import DataError
     from .notebook import NotebookError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if _missing_staff_folders(args.command):
+        return _staff_only(args)
     try:
         return args.func(args)
     except (DataError, NotebookError, FileExistsError, FileNotFoundError, ValueError) as e:

@@ -8,16 +8,20 @@ marked in nbgrader's format. From it:
   checksums computed);
 - ``update_assignments`` writes those into ``assignments/`` (the committed student
   versions; ``find_drift`` tells when they no longer match their source);
-- ``build_release`` makes the folder students receive: the student notebooks plus the
-  public parts of the kit (the ``coursekit`` package, ``data/``, set-up files), never
-  ``solutions/``, ``autograder/`` or ``tests/``;
+- ``build_release`` makes the folder students receive: the student notebooks, the students'
+  README and the ``coursekit`` package with the data it needs inside it (so that a plain
+  ``pip install`` works), never ``solutions/``, ``autograder/`` or ``tests/``; it replaces only
+  the files an earlier release wrote (``MANIFEST``);
 - ``audit_release`` proves it: no solution marker, no line of any solution region, no
   hidden test and no hidden folder anywhere in it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +35,15 @@ from .notebook import read_notebook
 BEGIN_MARKERS = tuple("### BEGIN " + what for what in ("SOLUTION", "HIDDEN TESTS"))
 END_MARKERS = tuple("### END " + what for what in ("SOLUTION", "HIDDEN TESTS"))
 SOLUTION_MARKERS = (*BEGIN_MARKERS, *END_MARKERS, "=== BEGIN " + "MARK SCHEME ===")
-PUBLIC_PATHS = ("coursekit", "data", "README.md", "pyproject.toml", "environment.yml", "Makefile", "tools")
+# The release is the students' kit, not the instructor's: the package (with its data inside, BUNDLED_DATA), the files
+# pip needs to install it, the students' own README (STUDENT_README) and the notebooks; no Makefile, no tools.
+PUBLIC_PATHS = ("coursekit", "pyproject.toml", "environment.yml")
+STUDENT_README = "student/README.md"  # the kit's copy of the release's README.md
+BUNDLED_DATA = "coursekit/data/bundled"  # paths.bundled_data_dir() in the release
+MANIFEST = ".coursekit-release.json"  # the files a release wrote, with their hashes: the only ones it replaces
 HIDDEN_DIRS = ("solutions", "autograder", "tests")
 # build_sprites.py renders every sprite, the held-out ones too: it is the TA's, not the students'
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "downloads", ".ipynb_checkpoints", "*.egg-info", "build_sprites.py")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "downloads", ".ipynb_checkpoints", "*.egg-info", "build_sprites.py", "bundled")
 
 
 def list_assignments(source: Path | None = None) -> list[str]:
@@ -70,6 +79,9 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     resources: dict = {}
     for pre in (ClearSolutions(), ClearHiddenTests(), ClearMarkScheme(), ClearOutput(), LockCells(), ComputeChecksums()):
         nb, resources = pre.preprocess(nb, resources)
+    nb.metadata.pop("widgets", None)  # the reference run's widget state (progress bars): no output, so no widget either
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # and no timestamps of the reference run
     return nb
 
 
@@ -174,19 +186,29 @@ def audit_release(folder: str | Path, names: list[str] | None = None) -> list[Au
 
 
 def _release_evaluators_and_data(out: Path, log) -> None:
-    """The evaluator weights (no thresholds in them) go to ``data/evaluators/``; the course data set goes in as
-    ``data/<name>.npz``, the students' copy: its training images only (``coursekit.data.public``), so that the
-    graders' held-out images can be neither returned as samples nor looked up by a model."""
+    """The data the students' notebooks and public checks need, inside the package (``coursekit/data/bundled/``,
+    ``paths.bundled_data_dir``), so that it is found however the release is installed (editable, or into
+    site-packages as on Colab): the evaluator weights (no thresholds in them) in ``evaluators/``, the course data set
+    as ``<name>.npz``, the students' copy: its training images only (``coursekit.data.public``), so that the graders'
+    held-out images can be neither returned as samples nor looked up by a model; ``course.json`` naming it; and the
+    data's provenance and licence (``README.md``)."""
+    import json
+
     from .data.course import course_dataset, course_dataset_spec
     from .data.public import write_public_data
 
+    bundled = out / BUNDLED_DATA
+    bundled.mkdir(parents=True, exist_ok=True)
     evaluators = sorted((paths.autograder_dir() / "reference").glob("evaluator_*.pt"))
     for src in evaluators:
-        (out / "data" / "evaluators").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, out / "data" / "evaluators" / src.name)
-    log(f"released {len(evaluators)} evaluator network(s) in {out / 'data' / 'evaluators'}")
+        (bundled / "evaluators").mkdir(exist_ok=True)
+        shutil.copy2(src, bundled / "evaluators" / src.name)
+    log(f"released {len(evaluators)} evaluator network(s) in {BUNDLED_DATA}/evaluators")
+    if (paths.kit_root() / "data" / "README.md").is_file():
+        shutil.copy2(paths.kit_root() / "data" / "README.md", bundled / "README.md")
     spec = course_dataset_spec()
     if spec == "digits":
+        (bundled / "course.json").write_text(json.dumps({"dataset": "digits"}, indent=1) + "\n")
         log("the course data set is scikit-learn's digits, which students can load with its held-out split anyway")
         return
     try:
@@ -194,8 +216,8 @@ def _release_evaluators_and_data(out: Path, log) -> None:
     except DataError as e:  # a kit without data (the tests' toy kit): nothing to release
         log(f"no course data set released: {e}")
         return
-    write_public_data(out / "data", ds)
-    log(f"released the course data set {ds.name!r} as {out / 'data' / (ds.name + '.npz')}: {len(ds.split_indices('train'))} "
+    write_public_data(bundled, ds)
+    log(f"released the course data set {ds.name!r} as {BUNDLED_DATA}/{ds.name}.npz: {len(ds.split_indices('train'))} "
         f"training images, without the {len(ds.split_indices('test'))} held-out images the graders use")
 
 
@@ -227,29 +249,107 @@ def heldout_images_in(folder: Path) -> list[AuditProblem]:
     return problems
 
 
-def build_release(out: str | Path, names: list[str] | None = None, force: bool = False, log=print) -> Path:
-    """Write the folder students receive to ``out`` and audit it; returns ``out``."""
-    out = Path(out)
-    if out.exists():
-        if not force:
-            raise FileExistsError(f"{out} already exists; pass --force to replace it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_manifest(folder: str | Path) -> dict[str, str] | None:
+    """The files an earlier ``build_release`` wrote in ``folder`` ({relative path: sha256}), or None when it wrote none."""
+    import json
+
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise FileExistsError(f"{path}: the manifest of an earlier release is unreadable ({e}); move the folder away "
+                              "or choose another --out folder") from None
+    return {str(k): str(v) for k, v in files.items()}
+
+
+def _write_release(dest: Path, names: list[str], log) -> None:
+    """Every file of the release, written into the empty folder ``dest``."""
     root = paths.kit_root()
     for rel in PUBLIC_PATHS:
         src = root / rel
         if src.is_dir():
-            shutil.copytree(src, out / rel, ignore=_IGNORE)
+            shutil.copytree(src, dest / rel, ignore=_IGNORE)
         elif src.is_file():
-            shutil.copy2(src, out / rel)
-    _release_evaluators_and_data(out, log)
-    for name in _resolve(names):
-        dest = out / "assignments" / name / f"{name}.ipynb"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(_generated(name), encoding="utf-8")
-        log(f"released {dest}")
+            shutil.copy2(src, dest / rel)
+    if (root / STUDENT_README).is_file():
+        shutil.copy2(root / STUDENT_README, dest / "README.md")
+    _release_evaluators_and_data(dest, log)
+    for name in names:
+        nb_path = dest / "assignments" / name / f"{name}.ipynb"
+        nb_path.parent.mkdir(parents=True, exist_ok=True)
+        nb_path.write_text(_generated(name), encoding="utf-8")
+        log(f"released assignments/{name}/{name}.ipynb")
+
+
+def _listing(paths_: list[str], limit: int = 5) -> str:
+    shown = ", ".join(paths_[:limit])
+    return shown + (f" and {len(paths_) - limit} more" if len(paths_) > limit else "")
+
+
+def build_release(out: str | Path, names: list[str] | None = None, force: bool = False, log=print) -> Path:
+    """Write the folder students receive to ``out`` and audit it; returns ``out``.
+
+    The release owns only the files it wrote, listed with their hashes in ``out/.coursekit-release.json``. An
+    existing ``out`` that holds anything is written to only with ``force``; then the files of the earlier release
+    are replaced and everything else (a ``.git`` folder, the instructor's own files) is left alone. Nothing a user
+    wrote is lost: a file of the earlier release changed since, or a file of the user's where the release writes one,
+    stops the build before anything in ``out`` is touched, with the list of those files."""
+    out = Path(out)
+    names = _resolve(names)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file, not a folder; choose another --out folder")
+    owned = read_manifest(out) if out.is_dir() else None
+    if out.is_dir() and any(out.iterdir()) and not force:
+        what = "an earlier release" if owned is not None else "files that are not a release of this kit"
+        raise FileExistsError(f"{out} already exists and holds {what}; pass --force to write the release there (only the "
+                              "files an earlier release wrote are replaced; nothing else in the folder is touched)")
+    owned = owned or {}
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".coursekit-release-", dir=out.parent))
+    try:
+        _write_release(staging, names, log)
+        problems = audit_release(staging, names) + heldout_images_in(staging)
+        if problems:
+            raise RuntimeError("the release gives away hidden material:\n" + "\n".join(map(str, problems)))
+        new = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+        theirs = [f for f in new if (out / f).exists() and f not in owned]
+        changed = [f for f, digest in owned.items() if (out / f).is_file() and _sha256(out / f) != digest]
+        if theirs or changed:
+            lines = []
+            if theirs:
+                lines.append(f"{len(theirs)} file(s) that no release of this kit wrote stand where the release writes: {_listing(theirs)}")
+            if changed:
+                lines.append(f"{len(changed)} file(s) of the earlier release were changed since it was written: {_listing(changed)}")
+            raise FileExistsError(f"{out}: not written, to keep your files: " + "; ".join(lines) +
+                                  ". Move them away (or choose another --out folder) and run the command again.")
+        for f in owned:  # the earlier release's files, unchanged: replaced by the new ones, or gone if no longer released
+            target = out / f
+            if target.is_file() or target.is_symlink():
+                target.unlink()
+            for parent in target.parents:
+                if parent == out or not parent.is_dir() or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+        digests = {}
+        for f in new:
+            (out / f).parent.mkdir(parents=True, exist_ok=True)
+            digests[f] = _sha256(staging / f)
+            os.replace(staging / f, out / f)
+        (out / MANIFEST).write_text(json.dumps({"written_by": "coursekit release", "files": digests}, indent=1) + "\n",
+                                    encoding="utf-8")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     problems = audit_release(out, names) + heldout_images_in(out)
-    if problems:
-        raise RuntimeError("the release gives away hidden material:\n" + "\n".join(map(str, problems)))
+    if problems:  # files of the user's, beside the release, that would give something away
+        raise RuntimeError(f"the release in {out} is clean, but the folder holds hidden material beside it:\n"
+                           + "\n".join(map(str, problems)))
     log(f"release audited: no solution, no hidden test in {out}")
     return out

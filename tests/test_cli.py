@@ -9,7 +9,7 @@ from PIL import Image
 
 from coursekit.cli import build_parser, main
 
-SUBCOMMANDS = [[], ["data"], ["data", "show"], ["data", "fetch"], ["data", "build"], ["data", "info"], ["data", "export"], ["release"], ["check"], ["grade"], ["reference"], ["demo"], ["env"]]
+SUBCOMMANDS = [[], ["data"], ["data", "list"], ["data", "show"], ["data", "fetch"], ["data", "build"], ["data", "info"], ["data", "export"], ["release"], ["check"], ["submit"], ["grade"], ["reference"], ["demo"], ["env"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w) or "coursekit")
@@ -19,6 +19,9 @@ def test_help(words, capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "usage: coursekit" in out and len(out.splitlines()) > 3
+    if words:  # every subcommand describes itself: a paragraph between the usage and the options
+        description = out.split("\n\n")[1]
+        assert not description.lstrip().startswith(("positional arguments", "options")), out
 
 
 def test_console_script_is_installed():
@@ -34,7 +37,8 @@ def test_data_show_sprites_makes_a_picture(tmp_path, capsys):
     colours = len(np.unique(np.asarray(img.convert("RGB")).reshape(-1, 3), axis=0))
     assert colours > 50  # colourful icons, not a blank or grey page
     assert main(["data", "show", "sprites", "-o", str(out)]) == 2
-    assert "pass --force" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pass --force to overwrite it" in err and "force=True" not in err  # the CLI's flag, not the library's argument
 
 
 def test_data_list_info_env(capsys):

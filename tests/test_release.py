@@ -113,9 +113,12 @@ def test_kit_release_holds_no_solution(tmp_path):
     for name in release.list_assignments():
         nb = json.loads((out / "assignments" / name / f"{name}.ipynb").read_text())
         assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
-    # the evaluators ship (weights, no thresholds), so a student's notebook scores samples as the graders do
-    assert (out / "data" / "evaluators" / "evaluator_sprites.pt").is_file()
-    assert not (out / "data" / "course.json").read_text().count("npz")  # sprites is embedded: named, not copied
+    # the evaluators ship (weights, no thresholds), so a student's notebook scores samples as the graders do; inside the
+    # package, so that a plain `pip install` of the release finds them (tests/test_release_install.py)
+    bundled = out / release.BUNDLED_DATA
+    assert (bundled / "evaluators" / "evaluator_sprites.pt").is_file()
+    assert not (bundled / "course.json").read_text().count("npz")  # sprites is embedded: named, not copied
+    assert not (out / "data").exists()
 
 
 def test_release_finds_its_evaluators_without_the_autograder(tmp_path, monkeypatch):
@@ -123,7 +126,7 @@ def test_release_finds_its_evaluators_without_the_autograder(tmp_path, monkeypat
 
     out = release.build_release(tmp_path / "release", log=lambda m: None)
     monkeypatch.setenv("COURSEKIT_ROOT", str(out))
-    assert reference_evaluator_path("sprites") == out / "data" / "evaluators" / "evaluator_sprites.pt"
+    assert reference_evaluator_path("sprites") == out / release.BUNDLED_DATA / "evaluators" / "evaluator_sprites.pt"
     assert course_evaluator().num_features > 0
 
 
@@ -138,7 +141,7 @@ def test_release_carries_a_course_data_set_that_is_not_embedded(tmp_path, monkey
     kit = course_dataset()
     kit_fp, kit_train = dataset_fingerprint(kit), kit.indices[kit.split_indices("train")]
     out = release.build_release(tmp_path / "release", log=lambda m: None)
-    assert json.loads((out / "data" / "course.json").read_text()) == {"dataset": "course_files.npz"}
+    assert json.loads((out / release.BUNDLED_DATA / "course.json").read_text()) == {"dataset": "course_files.npz"}
     monkeypatch.delenv("COURSEKIT_DATASET")
     monkeypatch.setenv("COURSEKIT_ROOT", str(out))
     students = course_dataset()  # the students' notebooks see the training images, and know where they came from
@@ -155,10 +158,79 @@ def test_release_holds_no_heldout_image(tmp_path):
 
     out = release.build_release(tmp_path / "release", log=lambda m: None)
     ds = course_dataset()
-    shipped = load_npz(out / "data" / f"{ds.name}.npz")
+    shipped = load_npz(out / release.BUNDLED_DATA / f"{ds.name}.npz")
     assert len(shipped) == len(ds.split_indices("train")) and shipped.heldout_of
-    assert not (out / "data" / "build_sprites.py").exists()
+    assert not list(out.rglob("build_sprites.py"))
     assert release.heldout_images_in(out) == []
-    np.savez(out / "data" / "extra.npz", images=ds.indices[ds.split_indices("test")][:5])
+    np.savez(out / release.BUNDLED_DATA / "extra.npz", images=ds.indices[ds.split_indices("test")][:5])
     problems = [str(p) for p in release.heldout_images_in(out)]
     assert len(problems) == 1 and "extra.npz: holds 5 of the graders' held-out images" in problems[0]
+
+
+# --- what the release owns: only the files it wrote ---------------------------------------
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_release_into_a_folder_of_the_users_replaces_only_its_own_files(toykit, tmp_path):
+    out = tmp_path / "class-repo"
+    (out / ".git").mkdir(parents=True)
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (out / "LICENSE").write_text("the instructor's licence\n")
+    with pytest.raises(FileExistsError, match="pass --force"):
+        release.build_release(out, log=lambda m: None)
+    assert set(_tree(out)) == {".git/HEAD", "LICENSE"}  # refused: nothing written
+    release.build_release(out, force=True, log=lambda m: None)
+    assert (out / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n" and (out / "LICENSE").is_file()
+    owned = release.read_manifest(out)
+    assert "assignments/toy/toy.ipynb" in owned and ".git/HEAD" not in owned and "LICENSE" not in owned
+    # a file an earlier release wrote and this one does not is removed, with the folder it leaves empty
+    (out / "old" / "gone.txt").parent.mkdir()
+    (out / "old" / "gone.txt").write_text("from an earlier release\n")
+    owned["old/gone.txt"] = release._sha256(out / "old" / "gone.txt")
+    (out / release.MANIFEST).write_text(json.dumps({"files": owned}))
+    with pytest.raises(FileExistsError, match="holds an earlier release; pass --force"):
+        release.build_release(out, log=lambda m: None)
+    assert main(["release", "--out", str(out), "--force"]) == 0
+    assert not (out / "old").exists() and (out / "LICENSE").is_file() and (out / ".git" / "HEAD").is_file()
+    assert set(release.read_manifest(out)) == set(owned) - {"old/gone.txt"}
+
+
+def test_release_refuses_to_overwrite_a_changed_or_foreign_file(toykit, tmp_path, capsys):
+    out = release.build_release(tmp_path / "out", log=lambda m: None)
+    nb = out / "assignments" / "toy" / "toy.ipynb"
+    nb.write_text(nb.read_text() + " ")  # the instructor edited the released notebook by hand
+    before = _tree(out)
+    assert main(["release", "--out", str(out), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "changed since it was written: assignments/toy/toy.ipynb" in err and "Move them away" in err
+    assert _tree(out) == before  # nothing touched
+    # a folder written by hand, never by a release: a file of the user's where the release writes one
+    other = tmp_path / "hand"
+    (other / "assignments" / "toy").mkdir(parents=True)
+    (other / "assignments" / "toy" / "toy.ipynb").write_text("my own notes\n")
+    with pytest.raises(FileExistsError, match="that no release of this kit wrote stand where the release writes: assignments/toy/toy.ipynb"):
+        release.build_release(other, force=True, log=lambda m: None)
+    assert (other / "assignments" / "toy" / "toy.ipynb").read_text() == "my own notes\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".coursekit-release-")] == []  # no staging left behind
+
+
+def test_release_is_the_students_kit(tmp_path, monkeypatch, capsys):
+    """Students get their own README, no Makefile or instructor tools, and a CLI without the staff commands."""
+    from coursekit.cli import build_parser
+
+    out = release.build_release(tmp_path / "release", log=lambda m: None)
+    top = {p.name for p in out.iterdir()}
+    assert top == {"README.md", "assignments", "coursekit", "pyproject.toml", "environment.yml", release.MANIFEST}
+    readme = (out / "README.md").read_text()
+    for needle in ("pip install .", "Colab", "coursekit check", "coursekit submit", "How your notebook is graded"):
+        assert needle in readme, needle
+    assert "make demo" not in readme and "coursekit grade" not in readme
+    monkeypatch.setenv("COURSEKIT_ROOT", str(out))
+    listing = build_parser().format_help()
+    assert "submit" in listing and "check" in listing
+    assert not any(f" {cmd} " in listing for cmd in ("grade", "reference", "release", "demo"))
+    for words in (["grade", "x", "-o", str(tmp_path / "g")], ["reference", "--check"], ["release", "--check"], ["demo"]):
+        assert main(words) == 2
+        err = capsys.readouterr().err
+        assert "course-staff command" in err and "coursekit submit" in err and "Traceback" not in err

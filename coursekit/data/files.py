@@ -182,7 +182,7 @@ def _read_lines(path: Path) -> list[str]:
 def check_writable(path: Path, force: bool) -> None:
     """Refuse to overwrite a file the user has, unless asked to (``--force``)."""
     if path.exists() and not force:
-        raise FileExistsError(f"{path} already exists; pass --force (force=True) to overwrite it")
+        raise FileExistsError(f"{path} already exists; pass --force to overwrite it")
 
 
 class atomic_path:

@@ -25,8 +25,19 @@ EMBEDDED_NPZ = ("sprites",)  # names whose loader reads data/<name>.npz
 def sprites(**split) -> PaletteDataset:
     path = paths.data_dir() / "sprites.npz"
     if not path.is_file():
-        raise DataError(f"{path}: the embedded sprites file is missing; rebuild it with data/build_sprites.py (see data/README.md)")
+        raise DataError(f"{path}: the embedded sprites file is missing; {missing_data_advice()}")
     return load_npz(path, name="sprites", **split)
+
+
+def missing_data_advice() -> str:
+    """What to do about a missing data file, for the person who meets it: a student with a release, or the staff."""
+    if paths.is_student_release():
+        return ("this copy of coursekit is incomplete: reinstall it from the course's release folder or zip "
+                "(`pip install <release folder>`), or ask the course staff for a new copy")
+    if (paths.kit_root() / "data" / "build_sprites.py").is_file():
+        return "rebuild it with data/build_sprites.py (see data/README.md), or restore it with `git checkout data/sprites.npz`"
+    return ("coursekit was installed without its data: install the course's student release (`pip install <release folder>`) "
+            "or work in the course kit's checkout (`pip install -e .`)")
 
 
 def digits(**split) -> PaletteDataset:

@@ -270,8 +270,9 @@ def load_evaluator(path, device: str | torch.device = "cpu") -> Evaluator:
 
 def reference_evaluator_path(name: str) -> Path:
     """Where the evaluator of data set ``name`` lives: ``autograder/reference/evaluator_<name>.pt`` in the kit,
-    ``data/evaluators/evaluator_<name>.pt`` in the student release (which has no ``autograder/``; the
-    weights hold no threshold, so students can score their own samples as the graders do)."""
+    ``<data>/evaluators/evaluator_<name>.pt`` in the student release (``paths.data_dir()``: the package's bundled
+    data, as the release has no ``autograder/``; the weights hold no threshold, so students can score their own
+    samples as the graders do)."""
     import os
 
     from .. import paths
@@ -310,10 +311,18 @@ def course_evaluator(ds=None, device: str | torch.device = "cpu") -> Evaluator:
     ds = ds if ds is not None else course_dataset()
     path = reference_evaluator_path(ds.name)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no evaluator for the data set {ds.name!r}; train it with "
-                                f"`coursekit reference --dataset {course_dataset_spec()}`")
+        from .. import paths
+        from ..data.registry import missing_data_advice
+
+        advice = (f"train it with `coursekit reference --dataset {course_dataset_spec()}`" if paths.is_staff_kit()
+                  else missing_data_advice())
+        raise FileNotFoundError(f"{path}: no evaluator for the data set {ds.name!r}; {advice}")
     model = load_evaluator(path, device=device)
     stored = model.info.get("fingerprint")
     if stored is not None and stored not in (dataset_fingerprint(ds), ds.heldout_of):  # heldout_of: the students' copy of it
-        raise ValueError(f"{path} was trained on other images than today's {ds.name!r}; retrain it with `coursekit reference`")
+        from .. import paths
+
+        advice = ("retrain it with `coursekit reference`" if paths.is_staff_kit()
+                  else "this copy of coursekit mixes files of two releases: reinstall it from the course's latest release")
+        raise ValueError(f"{path} was trained on other images than today's {ds.name!r}; {advice}")
     return model
