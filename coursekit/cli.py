@@ -130,6 +130,8 @@ def _cmd_submit(args) -> int:
     except SubmissionError as e:
         print(f"coursekit submit: not submitted: {e}", file=sys.stderr)
         return 1
+    for n in res.notes:
+        print(f"[NOTE] {n}")
     for r in res.checks:
         print(r.line())
     if res.checks:
@@ -292,10 +294,11 @@ def build_parser(staff: bool | None = None) -> argparse.ArgumentParser:
     c = sub.add_parser(
         "check",
         help="run an assignment's public checks on a notebook (in a separate process)",
-        description="Run the public checks of the notebook's assignment (named in its metadata) on its definitions: the "
-        "notebook's code, less the cells tagged train, demo or check, runs in a separate process with a time limit, so an "
-        "endless loop or a crash cannot hang the command. The checks test shapes and simple properties and give hints; "
-        "they are not the grader's tests. Exit code 0 when every check passed, 1 otherwise.",
+        description="Run the public checks of the notebook's assignment (named in its metadata) on its definitions, taken as "
+        "the grader takes them (imports, functions, classes and constants; cells tagged train, demo or check and top-level "
+        "work such as training runs and plots left out, each named in a note), in a separate process with a time limit, "
+        "so an endless loop or a crash cannot hang the command. The checks test shapes and simple properties and give "
+        "hints; they are not the grader's tests. Exit code 0 when every check passed, 1 otherwise.",
     )
     c.add_argument("notebook", help="the student's notebook (.ipynb)")
     c.add_argument("--assignment", help="which assignment's checks (default: from the notebook)")

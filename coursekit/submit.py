@@ -37,6 +37,7 @@ class Submitted:
     student_name: str
     student_id: str
     checks: list = field(default_factory=list)  # coursekit.checks.CheckResult of the public checks
+    notes: list = field(default_factory=list)  # what grading leaves out of the notebook, in sentences (coursekit check's notes)
 
     @property
     def failed_checks(self) -> list:
@@ -110,9 +111,9 @@ def submit(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, as
 
     path = Path(path)
     nb, assignment, fields = validate(path, assignment)
-    results = []
+    results, notes = [], []
     if run_checks:
-        results = check_notebook(path, assignment, timeout=timeout)
+        results = check_notebook(path, assignment, timeout=timeout, notes=notes)
         broken = [r for r in results if r.name == "notebook code" and not r.passed]
         if broken and not allow_broken:
             raise SubmissionError(f"{path}: the notebook's code does not run ({broken[0].message}). Fix it so that "
@@ -126,4 +127,4 @@ def submit(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, as
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.write(path, f"{assignment}/{assignment}.ipynb")
     os.replace(tmp, dest)
-    return Submitted(dest, assignment, fields["STUDENT_NAME"], fields["STUDENT_ID"], results)
+    return Submitted(dest, assignment, fields["STUDENT_NAME"], fields["STUDENT_ID"], results, notes)

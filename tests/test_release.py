@@ -234,3 +234,21 @@ def test_release_is_the_students_kit(tmp_path, monkeypatch, capsys):
         assert main(words) == 2
         err = capsys.readouterr().err
         assert "course-staff command" in err and "coursekit submit" in err and "Traceback" not in err
+
+
+def test_missing_data_advice_fits_who_meets_it(tmp_path, monkeypatch):
+    """A student's broken install is told to reinstall the release, not to run the staff's build script."""
+    from coursekit.data import load_dataset
+    from coursekit.data.errors import DataError
+
+    student = tmp_path / "site-packages"
+    (student / "coursekit" / "data" / "bundled").mkdir(parents=True)
+    monkeypatch.setenv("COURSEKIT_ROOT", str(student))
+    with pytest.raises(DataError) as e:
+        load_dataset("sprites")
+    assert "reinstall it from the course's release" in str(e.value) and "build_sprites" not in str(e.value)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    monkeypatch.setenv("COURSEKIT_ROOT", str(bare))
+    with pytest.raises(DataError, match="installed without its data"):
+        load_dataset("sprites")
