@@ -96,3 +96,19 @@ def test_student_version_is_generated_and_has_no_output(name):
     assert text == _generated(name), f"assignments/{name}/{name}.ipynb is out of date with solutions/{name}"
     nb = nbformat.reads(text, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_student_version_speaks_to_a_student_with_the_release(name):
+    """It says how it is graded, points to nothing the release lacks, carries no state of the reference run,
+    and keeps a student's laptop fast (one torch thread on a CPU, as small networks run faster that way)."""
+    nb = read_notebook(paths.assignments_dir() / name / f"{name}.ipynb")
+    intro = nb.cells[0].source
+    assert "**How your notebook is graded.**" in intro
+    assert ("cells tagged `train`, `demo` or `check` are skipped, and top-level experiment code you add (training runs, plots) "
+            "is skipped too, so it cannot cost you points") in intro
+    assert f"coursekit submit {name}.ipynb" in intro
+    text = "\n".join(c.source for c in nb.cells)
+    assert "benchmarks/" not in text and "saved with this notebook" not in text
+    assert "widgets" not in nb.metadata and not any("execution" in c.metadata for c in nb.cells)
+    assert "torch.set_num_threads(1)" in nb.cells[2].source
