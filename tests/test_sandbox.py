@@ -62,6 +62,19 @@ def loops():
     while True:
         pass
 
+def sleeps():
+    import time
+    while True:
+        time.sleep(1)
+
+def spin(seconds):
+    """Compute for ``seconds`` of CPU time; returns the CPU seconds it took."""
+    import time
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+    return time.process_time() - start
+
 def hog():
     return torch.empty(100 * 1024**3, dtype=torch.uint8)
 
@@ -251,9 +264,134 @@ def test_code_that_fails_to_load(tmp_path):
     loop.write_text("while True:\n    pass\n")
     with Sandbox(loop, PROBES, Limits(load_timeout=2)) as sb:
         for _ in range(2):  # the second call does not wait again
-            with pytest.raises(SubmissionError, match="took longer than 2 s while loading"):
+            with pytest.raises(SubmissionError, match="took longer than 2 s of CPU time while loading"):
                 sb.call("call", fn="f")
         assert sb.starts == 1
+
+
+# --- time limits: CPU seconds the worker got, with a wall-clock cap ----------------------------------------------------
+ISOLATIONS = [pytest.param("bubblewrap", marks=needs_bwrap), "rlimits"]
+
+
+def _worker_tree(sb: Sandbox) -> list[int]:
+    """The worker's processes as the grader sees them (under bubblewrap: bubblewrap, and Python below it)."""
+    return sandbox_module._tree(sb.proc.pid, sandbox_module._procs())
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def test_the_cpu_time_of_a_tree_counts_its_descendants_alive_and_reaped():
+    spin = "import time\nwhile time.process_time() < 0.8: pass\n"  # /proc counts whole ticks: asked below for 0.6
+    # sh runs one spinner to its end (reaped by sh: in its cutime), then one that stays alive (in its own utime)
+    sh = subprocess.Popen(["/bin/sh", "-c", '"$0" -c "$1"; "$0" -c "$2"', sys.executable, spin,
+                           spin + "print(1, flush=True)\ntime.sleep(60)\n"], stdout=subprocess.PIPE)
+    try:
+        assert sh.stdout.readline() == b"1\n"
+        tree, own = sandbox_module.tree_cpu_seconds(sh.pid), sandbox_module._cpu_seconds([sh.pid])
+        assert own >= 0.6 and tree - own >= 0.6, (tree, own)
+    finally:
+        sh.kill()
+        sh.wait()
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_busy_endless_loop_hits_its_cpu_limit_a_sleeping_one_the_wall_clock_cap(code_file, isolation):
+    # a wide wall-clock cap: the busy loop is stopped by its CPU time even where this machine is busy
+    with Sandbox(code_file, PROBES, Limits(call_timeout=2, wall_factor=15), isolation=isolation, insecure=True) as sb:
+        assert call(sb, "honest", 1).tolist() == [0]
+        t0 = time.monotonic()
+        with pytest.raises(SubmissionError, match=r"^took longer than 2 s of CPU time while running check 'call' \(an endless loop"):
+            call(sb, "loops")
+        busy = time.monotonic() - t0
+        assert sb.proc is None and busy >= 2  # killed; one thread cannot compute faster than the clock runs
+        print(f"busy loop ({isolation}): stopped after {busy:.2f} s of wall clock")
+    with Sandbox(code_file, PROBES, Limits(call_timeout=1, wall_factor=3), isolation=isolation, insecure=True) as sb:
+        assert call(sb, "honest", 1).tolist() == [0]
+        t0 = time.monotonic()
+        with pytest.raises(SubmissionError, match=r"^took longer than 3 s of wall-clock time while running check 'call', the hard "
+                                                  r"cap \(3 × its 1 s limit\).*waiting, not computing"):
+            call(sb, "sleeps")
+        asleep = time.monotonic() - t0
+        assert sb.proc is None and 3 <= asleep < 10, asleep
+        assert call(sb, "honest", 2).tolist() == [0, 2]  # a fresh worker
+        print(f"sleeping loop ({isolation}): stopped after {asleep:.2f} s of wall clock")
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_time_the_worker_does_not_get_does_not_count(code_file, isolation):
+    """The mechanism behind grading alike on a busy machine: a worker that gets no CPU (stopped with SIGSTOP for
+    3 s, as a busy machine starves it) is not charged for that time. A call of 1 s of computing passes its 2 s
+    limit although it took longer than that on the wall clock."""
+    with Sandbox(code_file, PROBES, Limits(call_timeout=2, wall_factor=10), isolation=isolation, insecure=True) as sb:
+        assert call(sb, "honest", 1).tolist() == [0]
+        pids = _worker_tree(sb)
+        assert len(pids) >= (3 if isolation == "bubblewrap" else 1)  # bubblewrap, its init, Python
+        _signal_all(pids, signal.SIGSTOP)
+        wake = threading.Timer(3.0, _signal_all, (pids, signal.SIGCONT))
+        t0 = time.monotonic()
+        wake.start()
+        try:
+            used = call(sb, "spin", 1.0)  # waits in the pipe until the worker wakes
+        finally:
+            wake.cancel()
+            _signal_all(pids, signal.SIGCONT)
+        wall = time.monotonic() - t0
+        assert used >= 1.0 and wall >= 3.0 > 2.0
+        print(f"stopped worker ({isolation}): {used:.2f} CPU s in {wall:.2f} s of wall clock")
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_call_within_its_cpu_limit_passes_on_a_loaded_machine(code_file, isolation):
+    """Five busy processes share one CPU with the worker (all pinned to it, each in a session of its own, so the
+    kernel gives each about a sixth of it whatever the machine's size): a call of 1 s of computing takes longer
+    than its 2 s limit on the wall clock and still passes. (The cap, 30 × 2 s, is not what is tested here.)"""
+    cpu = min(os.sched_getaffinity(0))
+    busy = []
+    with Sandbox(code_file, PROBES, Limits(call_timeout=2, wall_factor=30), isolation=isolation, insecure=True) as sb:
+        assert call(sb, "honest", 1).tolist() == [0]
+        try:
+            for pid in _worker_tree(sb):
+                for task in os.listdir(f"/proc/{pid}/task"):  # every thread of it
+                    os.sched_setaffinity(int(task), {cpu})
+            load = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass"  # ends even if this test dies
+            for _ in range(5):
+                busy.append(subprocess.Popen([sys.executable, "-c", load], start_new_session=True))
+                os.sched_setaffinity(busy[-1].pid, {cpu})
+            time.sleep(0.5)  # the load is on
+            t0 = time.monotonic()
+            used = call(sb, "spin", 1.0)
+            wall = time.monotonic() - t0
+        finally:
+            for p in busy:
+                p.kill()
+                p.wait()
+        assert used >= 1.0 and wall > 2.0, (used, wall)
+        print(f"loaded machine ({isolation}): {used:.2f} CPU s in {wall:.2f} s of wall clock")
+
+
+def test_a_whole_grading_s_limit_counts_cpu_time_too(tmp_path):
+    """The engine's limit for a whole grading (here 1 s) works as a call's: CPU seconds of the grader's process tree,
+    with a wall-clock cap; a process standing in for the grader sleeps where a busy machine would starve it."""
+    from coursekit.grading.engine import _run_grader
+
+    def run(code: str, **kw) -> tuple[str, str, float]:
+        t0 = time.monotonic()
+        status, _, why = _run_grader([sys.executable, "-c", code], dict(os.environ), tmp_path, 1.0, None, **kw)
+        return status, why, time.monotonic() - t0
+
+    spin = "import time\nwhile time.process_time() < 0.4: pass\n"
+    assert run("import time\ntime.sleep(2.5)\n" + spin)[:2] == ("ok", "")  # 2.5 s of wall clock, 0.4 s of CPU
+    status, why, wall = run("while True: pass", wall_factor=20)  # a wide cap: stopped by its CPU time even on a busy machine
+    assert (status, why) == ("timeout", "grading took longer than 1 s and was stopped") and wall >= 1, wall
+    status, why, wall = run("import time\ntime.sleep(60)", wall_factor=3)
+    assert status == "timeout" and why == "grading took longer than 3 s of wall-clock time, the hard cap (3 × its 1 s limit), and was stopped"
+    assert 3 <= wall < 10, wall
 
 
 # --- what the worker can read, write, start and leave behind ---------------------------------------------------------

@@ -69,7 +69,11 @@ class _Stopped(Exception):
 @dataclass
 class GradeOptions:
     profile: str | None = None  # smoke | full; None: full where there is a GPU, else smoke
-    timeout: float = 1800.0  # seconds for a whole submission's grading
+    # Seconds for a whole submission's grading, of an idle machine: the grading stops once it has run that long on
+    # the wall clock AND its process tree (grader and workers) has used that many CPU seconds per worker thread of the
+    # profile (so a busy machine does not stop an honest grading), or at ``wall_factor`` times that on the wall clock.
+    timeout: float = 1800.0
+    wall_factor: float = 4.0  # the wall-clock cap of a whole grading, as a multiple of ``timeout``
     call_timeout: float | None = None  # seconds per probe call (default: the profile's)
     force: bool = False  # grade again even where a report exists
     env: dict = field(default_factory=dict)  # extra environment for the grader process (e.g. CUDA_VISIBLE_DEVICES)
@@ -230,25 +234,50 @@ def _tail(path: Path, n: int) -> str:
         return ""
 
 
-def _run_grader(cmd: list[str], env: dict, work: Path, timeout: float, stop: threading.Event | None) -> tuple[str, str]:
-    """Run the grader process in a session of its own; (status, log) with status ok, timeout or stopped.
-    On a timeout or a stop, the process and all it started are killed."""
+def _profile_threads(assignment: str, profile: str) -> int:
+    """The worker threads the grading profile allows (``threads`` of the assignment's profiles.json; 1 if unsaid)."""
+    try:
+        threads = json.loads((paths.autograder_dir() / assignment / "profiles.json").read_text())[profile].get("threads", 1)
+        return max(1, int(threads))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 1
+
+
+def _run_grader(cmd: list[str], env: dict, work: Path, timeout: float, stop: threading.Event | None, threads: int = 1,
+                wall_factor: float = 4.0) -> tuple[str, str, str]:
+    """Run the grader process in a session of its own; (status, log, why) with status ok, timeout or stopped, and
+    ``why`` the student's message for a timeout. On a timeout or a stop, the process and all it started are killed.
+
+    ``timeout`` is in seconds of an idle machine (see ``GradeOptions.timeout``): past it on the wall clock, the grading
+    goes on while its process tree has used at most ``timeout × threads`` CPU seconds (a busy machine gave it less),
+    up to ``timeout × wall_factor`` wall-clock seconds. Never stopped sooner than ``timeout`` on the wall clock."""
     out_path, err_path = work / "grader.out", work / "grader.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(cmd, cwd=paths.kit_root(), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 start_new_session=True)
-    deadline = time.monotonic() + timeout
-    status = "ok"
+    start = time.monotonic()
+    cap = start + timeout * wall_factor
+    next_look = start + timeout  # no look at the CPU time before: nothing stops before ``timeout`` of wall clock
+    status, why, cpu = "ok", "", 0.0
     try:
         while True:
             try:
-                proc.wait(timeout=max(0.01, min(0.2, deadline - time.monotonic())))
+                proc.wait(timeout=max(0.01, min(0.2, next_look - time.monotonic())))
                 break
             except subprocess.TimeoutExpired:
+                now = time.monotonic()
                 if stop is not None and stop.is_set():
                     status = "stopped"
-                elif time.monotonic() >= deadline:
-                    status = "timeout"
+                elif now >= next_look:
+                    cpu = _sandbox.tree_cpu_seconds(proc.pid)  # the grader, its workers and what they started
+                    if cpu / threads > timeout:
+                        status, why = "timeout", f"grading took longer than {timeout:.0f} s and was stopped"
+                    elif now >= cap:
+                        status, why = "timeout", (f"grading took longer than {timeout * wall_factor:.0f} s of wall-clock time, "
+                                                  f"the hard cap ({wall_factor:g} × its {timeout:.0f} s limit), and was stopped")
+                    else:
+                        next_look = min(now + 1.0, cap)
+                        continue
                 else:
                     continue
                 kill_process_tree(proc)
@@ -260,8 +289,9 @@ def _run_grader(cmd: list[str], env: dict, work: Path, timeout: float, stop: thr
     out_path.unlink(missing_ok=True)
     err_path.unlink(missing_ok=True)
     if status == "timeout":
-        log += f"\ngrading took longer than {timeout:.0f} s and was stopped"
-    return status, log
+        log += (f"\n{why} (after {time.monotonic() - start:.0f} s of wall clock and {cpu:.0f} CPU seconds of the grader's "
+                f"process tree; the limit allows {timeout:.0f} s × {threads} thread(s))")
+    return status, log, why
 
 
 def report_key(sub: Submission, profile: str) -> dict:
@@ -325,14 +355,13 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
             if options.insecure:
                 env["COURSEKIT_INSECURE"] = "1"
             g0 = time.monotonic()
-            status, log = _run_grader(cmd, env, work, options.timeout, stop)
+            status, log, why = _run_grader(cmd, env, work, options.timeout, stop, _profile_threads(sub.assignment, profile),
+                                           options.wall_factor)
             if status == "stopped":
                 raise _Stopped
             grader_seconds = time.monotonic() - g0
-            results, why = None, ""
-            if status == "timeout":
-                why = f"grading took longer than {options.timeout:.0f} s and was stopped"
-            elif results_path.is_file():
+            results = None  # after a timeout, none: ``why`` says which limit stopped it
+            if status != "timeout" and results_path.is_file():
                 try:
                     results = json.loads(results_path.read_text(encoding="utf-8"))
                     bad = "" if results.get("finished") is True else "the grading session did not finish"

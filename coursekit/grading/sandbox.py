@@ -22,9 +22,15 @@ process of that user is killed when the worker stops: a fork bomb or a double-fo
 ends with it. (In the fallback modes only where that user can run the grader's Python.)
 
 In every mode: a memory limit (RLIMIT_DATA, which leaves CUDA's address-space reservations
-alone), a CPU-time limit for the whole submission, a limit on file sizes, a wall-clock limit
-per call (the worker is killed and restarted), and only plain data crossing back, loaded with
+alone), a CPU-time limit for the whole submission, a limit on file sizes, a time limit per call
+(the worker is killed and restarted) and only plain data crossing back, loaded with
 ``torch.load(weights_only=True)``.
+
+A call's time limit counts the CPU time the worker's processes got, not the wall clock, so that
+a busy machine (a CI box doing other work, ``--jobs 2`` on a laptop) grades a submission as an
+idle one does: a call may use ``limit × Limits.threads`` CPU seconds, i.e. ``limit`` seconds of
+an idle machine. A call that sleeps or waits forever uses no CPU: it is stopped by a wall-clock
+cap, ``Limits.wall_factor`` times the limit. The same holds for loading the student's code.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import paths
 
@@ -67,8 +74,13 @@ INSTALL_HINT = ("install bubblewrap (apt-get install bubblewrap; unprivileged us
 
 @dataclass
 class Limits:
-    call_timeout: float = 120.0  # seconds of wall clock for one probe call
-    load_timeout: float = 120.0  # seconds to import the student's code
+    # Time limits, in seconds of an idle machine: CPU seconds (user + system) of the worker's process tree since the
+    # call started, divided by ``threads``. A call also ends after ``wall_factor`` times its limit in wall-clock
+    # seconds, however little CPU it used (it sleeps, or waits for what never comes). With 4, a one-thread call that
+    # fills its whole limit on an idle machine still passes where it gets a quarter of a CPU; below that, it is cut.
+    call_timeout: float = 120.0  # one probe call
+    load_timeout: float = 120.0  # importing the student's code
+    wall_factor: float = 4.0  # the wall-clock cap of a call or a load, as a multiple of its limit
     memory_mb: int = 6144  # RLIMIT_DATA of the worker
     cpu_seconds: int = 1800  # RLIMIT_CPU of the worker, over its whole life
     file_mb: int = 256  # the largest file the worker may write
@@ -214,8 +226,16 @@ _PR_SET_PDEATHSIG, _CLONE_NEWNS = 1, 0x20000
 _MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
 
 
-def _procs() -> list[tuple[int, int, int, str]]:
-    """(pid, real uid, threads, state) of every process, from /proc."""
+class _Proc(NamedTuple):
+    pid: int
+    uid: int  # real uid
+    threads: int
+    state: str  # R, S, Z...
+    ppid: int
+
+
+def _procs() -> list[_Proc]:
+    """Every process, from /proc/<pid>/status."""
     found = []
     try:
         names = os.listdir("/proc")
@@ -227,7 +247,8 @@ def _procs() -> list[tuple[int, int, int, str]]:
         try:
             with open(f"/proc/{d}/status", "rb") as f:
                 fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
-            found.append((int(d), int(fields[b"Uid"].split()[0]), int(fields.get(b"Threads", b"1")), fields[b"State"].strip()[:1].decode()))
+            found.append(_Proc(int(d), int(fields[b"Uid"].split()[0]), int(fields.get(b"Threads", b"1")),
+                               fields[b"State"].strip()[:1].decode(), int(fields[b"PPid"])))
         except (OSError, KeyError, ValueError, IndexError):
             continue
     return found
@@ -235,7 +256,7 @@ def _procs() -> list[tuple[int, int, int, str]]:
 
 def _pids_of(uid: int) -> list[int]:
     """The live processes of ``uid`` (zombies left aside: they are dead, their parent has not reaped them yet)."""
-    return [pid for pid, u, _, state in _procs() if u == uid and state not in ("Z", "X")]
+    return [p.pid for p in _procs() if p.uid == uid and p.state not in ("Z", "X")]
 
 
 def _kill_uid(uid: int, wait: float = 5.0) -> bool:
@@ -259,6 +280,108 @@ def _kill_uid(uid: int, wait: float = 5.0) -> bool:
                 os._exit(0)
         os.waitpid(pid, 0)
         time.sleep(0.02)
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /proc's unit of CPU time, per second
+_CPUS = os.cpu_count() or 1
+
+
+def _tree(root: int, procs: list[_Proc]) -> list[int]:
+    """``root`` and every process below it in ``procs``, each parent before its children."""
+    kids: dict[int, list[int]] = {}
+    for p in procs:
+        kids.setdefault(p.ppid, []).append(p.pid)
+    found, seen = [root], {root}
+    for pid in found:  # grows while it is walked
+        for kid in kids.get(pid, ()):
+            if kid not in seen:
+                seen.add(kid)
+                found.append(kid)
+    return found
+
+
+def tree_cpu_seconds(root: int, uid: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by process ``root`` and every process below it (a worker under
+    bubblewrap is a grandchild of the process started), with the children they reaped (/proc/<pid>/stat: utime,
+    stime, cutime, cstime), and, with ``uid``, by every process of that user (a daemon that left the tree).
+
+    Parents are read before their children: a child reaped while they are read is missed rather than counted
+    twice (once itself, once in its parent's cutime), so the sum errs low, never high; a process that leaves the
+    tree (an orphan of the fallback modes, adopted by init) takes its time with it. Both only make a limit late."""
+    procs = _procs()
+    pids = _tree(root, procs)
+    if uid is not None:
+        inside = set(pids)
+        pids += [p.pid for p in procs if p.uid == uid and p.pid not in inside]
+    return _cpu_seconds(pids)
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds used so far by ``pids``, each with the children it reaped; one gone meanwhile counts nothing."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()  # after the command name, which may hold anything
+            ticks += sum(int(x) for x in fields[11:15])  # fields 14-17 of proc(5), counted from the state (field 3)
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return ticks / _CLOCK_TICKS
+
+
+def _secs(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{round(x, 2):g}"
+
+
+class _Clock:
+    """The time limit of one wait for the worker (a call, or loading the code), started when the wait starts.
+
+    Over when the CPU seconds the worker's process tree used since then, divided by ``Limits.threads``, exceed
+    ``limit`` ("cpu"), or when ``limit × Limits.wall_factor`` wall-clock seconds have passed ("wall")."""
+
+    MIN_CHECK, MAX_CHECK = 0.05, 1.0  # seconds between two looks at the worker's CPU time (each reads /proc)
+
+    def __init__(self, sandbox: "Sandbox", limit: float):
+        self.limit, self.factor = limit, sandbox.limits.wall_factor
+        self.threads = max(1, sandbox.limits.threads)
+        self.root, self.uid = sandbox.proc.pid, sandbox.uid
+        self.start = time.monotonic()
+        self.cap = self.start + limit * self.factor
+        self.cpu0 = tree_cpu_seconds(self.root, self.uid)
+        self.cpu = 0.0  # CPU seconds used since the start, at the last look
+        self.hit: str | None = None
+        self.next_look = self.start + self._pause(limit * self.threads)
+
+    def _pause(self, left: float) -> float:
+        """Seconds until the next look at the CPU time, ``left`` CPU seconds before the limit: the tree cannot use
+        more CPU seconds per second than the machine has CPUs, so the limit cannot be crossed sooner."""
+        return min(max(left / _CPUS, self.MIN_CHECK), self.MAX_CHECK)
+
+    def wait(self) -> float:
+        """How long to wait for the worker before calling again; TimeoutError when a limit is hit."""
+        now = time.monotonic()
+        if now >= self.next_look or now >= self.cap:
+            self.cpu = max(self.cpu, tree_cpu_seconds(self.root, self.uid) - self.cpu0)
+            left = self.limit * self.threads - self.cpu  # CPU seconds still allowed
+            if left < 0:
+                self.hit = "cpu"
+                raise TimeoutError
+            if now >= self.cap:
+                self.hit = "wall"
+                raise TimeoutError
+            self.next_look = now + self._pause(left)
+        return max(0.0, min(self.next_look, self.cap) - now)
+
+    def message(self, what: str) -> str:
+        """For the student: which limit was hit, as "took longer than N s ... while <what> ..."."""
+        limit = _secs(self.limit)
+        if self.hit == "cpu":
+            per = "" if self.threads == 1 else f" per thread ({_secs(self.limit * self.threads)} s over the {self.threads} threads it may use)"
+            return (f"took longer than {limit} s of CPU time{per} while {what} (an endless loop, or far too slow? "
+                    "Only time spent computing counts, so a busy grading machine does not count against it)")
+        return (f"took longer than {_secs(self.limit * self.factor)} s of wall-clock time while {what}, the hard cap "
+                f"({self.factor:g} × its {limit} s limit), although it computed for less than its limit: it was waiting, "
+                "not computing (time.sleep, input(), a lock or a pipe that never answers?)")
 
 
 def _uid_lock_dir() -> Path:
@@ -313,7 +436,7 @@ def _allocate_uid() -> tuple[int, int]:
 
 def _tasks_of(uid: int) -> int:
     """How many processes and threads ``uid`` runs now (what RLIMIT_NPROC counts)."""
-    return sum(threads for _, u, threads, _ in _procs() if u == uid)
+    return sum(p.threads for p in _procs() if p.uid == uid)
 
 
 def _set_limits(limits: Limits, uid: int | None = None, nproc: int | None = None, stage: list[tuple[str, str]] = ()):
@@ -582,28 +705,27 @@ class Sandbox:
         except (BrokenPipeError, OSError):
             pass  # the worker is gone; _receive says how it ended
 
-    def _read_some(self, n: int, deadline: float) -> bytes:
-        """Up to ``n`` bytes from the worker; TimeoutError past ``deadline``, EOFError when it is gone."""
+    def _read_some(self, n: int, clock: _Clock) -> bytes:
+        """Up to ``n`` bytes from the worker; TimeoutError once ``clock`` says a limit is hit, EOFError when it is gone."""
         fd = self.proc.stdout.fileno()
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise TimeoutError
+        while not select.select([fd], [], [], clock.wait())[0]:
+            pass
         chunk = os.read(fd, n)
         if not chunk:
             raise EOFError
         return chunk
 
-    def _read_exact(self, n: int, deadline: float) -> bytes:
+    def _read_exact(self, n: int, clock: _Clock) -> bytes:
         chunks, got = [], 0
         while got < n:
-            chunks.append(self._read_some(min(n - got, 1 << 20), deadline))
+            chunks.append(self._read_some(min(n - got, 1 << 20), clock))
             got += len(chunks[-1])
         return b"".join(chunks)
 
-    def _read_line(self, deadline: float) -> bytes:
+    def _read_line(self, clock: _Clock) -> bytes:
         buf = bytearray()
         while not buf.endswith(b"\n"):
-            buf += self._read_some(1, deadline)  # byte by byte: the payload after the line stays unread
+            buf += self._read_some(1, clock)  # byte by byte: the payload after the line stays unread
             if len(buf) > 1 << 16:
                 raise ValueError("protocol header too long")
         return bytes(buf)
@@ -625,9 +747,10 @@ class Sandbox:
         return SubmissionError(f"the submission's process ended (exit code {code}) while {what}; did the code call os._exit or exit()?")
 
     def _receive(self, timeout: float, what: str) -> tuple[dict, bytes]:
-        deadline = time.monotonic() + timeout
+        """The worker's answer; ``timeout`` is the limit, in seconds of an idle machine (see ``_Clock``)."""
+        clock = _Clock(self, timeout)
         try:
-            header = json.loads(self._read_line(deadline))
+            header = json.loads(self._read_line(clock))
             if not isinstance(header, dict):
                 raise ValueError("header is not an object")
             nbytes = header.get("nbytes") or 0
@@ -635,10 +758,10 @@ class Sandbox:
                 self.close()
                 raise SubmissionError(f"the submission's process announced a result of {nbytes!r} bytes while {what} "
                                       f"(at most {self.limits.result_mb} MB are accepted), so it was refused")
-            payload = self._read_exact(nbytes, deadline) if nbytes else b""
+            payload = self._read_exact(nbytes, clock) if nbytes else b""
         except TimeoutError:
             self.close()
-            raise SubmissionError(f"took longer than {timeout:.0f} s while {what} (an endless loop, or far too slow?)") from None
+            raise SubmissionError(clock.message(what)) from None
         except EOFError:
             raise self._ended(what) from None
         except (ValueError, json.JSONDecodeError):
