@@ -66,7 +66,8 @@ def pokemon(root: str | os.PathLike | None = None, name: str = "pokemon", **spli
     if missing:
         raise DataError(
             f"{folder}: missing {', '.join(missing)}; run `coursekit data fetch pokemon` "
-            f"or pass root= a folder holding {' and '.join(COURSE_FILES)}"
+            f"or give the folder holding {' and '.join(COURSE_FILES)} (`--root FOLDER` on the command line, "
+            f"load_dataset('pokemon', root=FOLDER) in Python)"
         )
     return read_course_files(folder / COURSE_FILES[0], folder / COURSE_FILES[1], name=name, **split)
 
