@@ -286,7 +286,7 @@ def kept_reports(folder: Path, assignments: list[str]) -> dict:
     """{(assignment, submission): report} of one setting's folder of an earlier run (``--out``)."""
     found = {}
     for a in assignments:
-        for path in sorted((folder / a / "grades").glob(f"*/{a}/report.json")):
+        for path in sorted((folder / a / "grades" / "staff").glob(f"*/{a}/report.json")):
             rep = json.loads(path.read_text())
             found[(a, rep["student"])] = rep
     return found

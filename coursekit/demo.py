@@ -13,13 +13,20 @@ from pathlib import Path
 
 
 def _prune_stale_reports(grades: Path, current: set[tuple[str, str]]) -> None:
-    """Drop reports of example submissions the demo no longer makes (its own output folder only)."""
+    """Drop reports and feedback of example submissions the demo no longer makes (its own output folder only)."""
     import shutil
 
-    for report in grades.glob("*/*/report.json"):
+    from .grading import layout
+
+    for report in layout.report_paths(grades):
         student, assignment = report.parent.parent.name, report.parent.name
         if (student, assignment) not in current:
             shutil.rmtree(report.parent)
+            shutil.rmtree(layout.feedback_dir(grades, student, assignment), ignore_errors=True)
+    for tree in (grades / layout.STAFF, grades / layout.FEEDBACK):
+        for folder in tree.glob("*") if tree.is_dir() else []:
+            if folder.is_dir() and folder.name not in {s for s, _ in current}:
+                shutil.rmtree(folder)
 
 
 def demo_grade_options(profile: str | None = None, log=print):
@@ -54,14 +61,18 @@ def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, 
     problems += len(drift)
     release.build_release(out / "release", force=True, log=lambda m: log("  " + m))
 
+    import shutil
+
     assignments = graded_assignments()
-    examples = {a: make_examples(a, out / "submissions" / a, max_mistakes=mistakes) for a in assignments}
+    shutil.rmtree(out / "examples", ignore_errors=True)
+    # one folder per example "student": the reference and the untouched version of every assignment, each mistake
+    # of its own assignment only; the batch grades each for what it holds
+    examples = {a: make_examples(a, out / "examples", max_mistakes=mistakes) for a in assignments}
     _prune_stale_reports(out / "grades", {(name, a) for a, made in examples.items() for name in made})
     options = demo_grade_options(profile, log)
-    reports = []
-    for a, made in examples.items():  # each mistake belongs to one assignment: grade each assignment's examples on their own
-        log(f"{a}: grading example submissions {', '.join(made)} ...")
-        reports += grade_batch([out / "submissions" / a], out / "grades", [a], jobs=jobs, options=options)
+    for a, made in examples.items():
+        log(f"{a}: example submissions {', '.join(made)}")
+    reports = grade_batch([out / "examples"], out / "grades", None, jobs=jobs, options=options, log=log)
     reports.sort(key=lambda r: (r["assignment"], r["student"]))
     log(summary_table(reports))
     for r in reports:
@@ -71,7 +82,10 @@ def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, 
         if r["student"] == "untouched" and r["points"] > 0:
             log(f"PROBLEM: the untouched student version of {r['assignment']} scored {r['points']:g}")
             problems += 1
-    log(f"gradebook: {out / 'grades' / 'gradebook.csv'}")
-    log(f"feedback pages: {out / 'grades'}/<student>/<assignment>/feedback.html (e.g. {out / 'grades' / 'reference' / (assignments[0] if assignments else '') / 'feedback.html'})")
+    from .grading.layout import describe_outputs, feedback_dir
+
+    log(describe_outputs(out / "grades"))
+    if assignments:
+        log(f"e.g. {feedback_dir(out / 'grades', 'reference', assignments[0]) / 'feedback.html'}")
     log("demo finished: " + ("all good" if problems == 0 else f"{problems} problem(s)"))
     return 0 if problems == 0 else 1

@@ -142,7 +142,7 @@ def test_sigint_and_sigterm_stop_cleanly_and_the_same_command_resumes(kit, tmp_p
                                 text=True, start_new_session=True)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:  # a is done, b's worker is running (asleep)
-            if ((out / "a_first" / "toy" / "report.json").is_file() and (out / "b_sleepy" / ".toy.partial").is_dir()
+            if ((out / "staff" / "a_first" / "toy" / "report.json").is_file() and (out / "staff" / "b_sleepy" / ".toy.partial").is_dir()
                     and any("coursekit.grading.worker" in c for _, c in _kit_processes(kit))):
                 break
             assert proc.poll() is None, proc.communicate()
@@ -165,18 +165,22 @@ def test_sigint_and_sigterm_stop_cleanly_and_the_same_command_resumes(kit, tmp_p
     assert "coursekit grade: interrupted by SIGINT: 1 of 3 submission(s) are graded" in err
     assert "run the same command again to grade the other 2" in err
     assert "Traceback" not in err
-    assert list(_rows(out)) == ["a_first"] and float(_rows(out)["a_first"]["total"]) == 4
-    assert not (out / "b_sleepy" / "toy").exists() and not (out / "b_sleepy" / ".toy.partial").exists()
+    rows = _rows(out)  # one row per student found; only a_first's is graded
+    assert list(rows) == ["a_first", "b_sleepy", "c_last"] and float(rows["a_first"]["total"]) == 4
+    assert rows["b_sleepy"]["toy"] == rows["c_last"]["toy"] == "not graded yet" and float(rows["b_sleepy"]["total"]) == 0
+    assert not (out / "staff" / "b_sleepy" / "toy").exists() and not (out / "staff" / "b_sleepy" / ".toy.partial").exists()
+    assert not (out / "feedback" / "b_sleepy" / "toy").exists() and not (out / "feedback" / "b_sleepy" / ".toy.partial").exists()
+    assert "a_first" in {r[0] for r in csv.reader(open(out / "lms_grades.csv", encoding="utf-8"))}
     assert _no_kit_processes_left(kit) == []
-    first = (out / "a_first" / "toy" / "report.json").stat().st_mtime_ns
+    first = (out / "staff" / "a_first" / "toy" / "report.json").stat().st_mtime_ns
 
     # SIGTERM, and the weakest isolation: the worker is in a session of its own and must be killed all the same
     rc, err = stop_mid_batch(signal.SIGTERM, {"COURSEKIT_ISOLATION": "rlimits"}, ["--insecure"])
     assert rc == 143, err
     assert "coursekit grade: interrupted by SIGTERM: 1 of 3 submission(s) are graded" in err
-    assert not (out / "b_sleepy" / ".toy.partial").exists()
+    assert not (out / "staff" / "b_sleepy" / ".toy.partial").exists()
     assert _no_kit_processes_left(kit) == []
-    assert (out / "a_first" / "toy" / "report.json").stat().st_mtime_ns == first  # done: skipped
+    assert (out / "staff" / "a_first" / "toy" / "report.json").stat().st_mtime_ns == first  # done: skipped
 
     flag.unlink()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
@@ -184,7 +188,7 @@ def test_sigint_and_sigterm_stop_cleanly_and_the_same_command_resumes(kit, tmp_p
     rows = _rows(out)
     assert sorted(rows) == ["a_first", "b_sleepy", "c_last"]
     assert all(float(r["total"]) == 4 and float(r["max_points"]) == 4 for r in rows.values()), rows
-    assert (out / "a_first" / "toy" / "report.json").stat().st_mtime_ns == first
+    assert (out / "staff" / "a_first" / "toy" / "report.json").stat().st_mtime_ns == first
     if BUBBLEWRAP:
         assert {r["isolation"] for r in rows.values()} == {"bubblewrap"}
 
@@ -199,7 +203,7 @@ def test_a_report_that_does_not_match_its_rubric_is_graded_again(kit, tmp_path):
     first = grade()
     assert not first.get("skipped") and len(first["tests"]) == 3 and first["points"] == 1
     assert grade().get("skipped")
-    path = out / "honest" / "crashy" / "report.json"
+    path = out / "staff" / "honest" / "crashy" / "report.json"
     tampered = [
         lambda r: r["tests"].pop(),  # the interrupted batch's report: fewer tests than the rubric
         lambda r: r["tests"][0].update(points=99),  # more points than the test has
@@ -215,7 +219,8 @@ def test_a_report_that_does_not_match_its_rubric_is_graded_again(kit, tmp_path):
         path.write_text(json.dumps(rep))
         if change is not tampered[-1]:  # (a report of another notebook is complete: only the batch knows it is stale)
             write_gradebook(out)
-            assert "honest" not in _rows(out), ("an incomplete report reached the gradebook", tampered.index(change))
+            assert _rows(out)["honest"]["crashy"] == "not graded yet", ("an incomplete report reached the gradebook",
+                                                                       tampered.index(change))
         again = grade()
         assert not again.get("skipped") and len(again["tests"]) == 3 and again["points"] == 1
         assert float(_rows(out)["honest"]["total"]) == 1
@@ -253,7 +258,7 @@ def test_the_graders_results_count_only_for_a_whole_session(kit, tmp_path):
     rep = grade_batch([tmp_path / "subs"], tmp_path / "out", ["ghosty"], options=GradeOptions(profile="smoke", insecure=True),
                       progress=False)[0]
     assert rep["points"] == 0 and {t["message"] for t in rep["tests"]} == {"grading did not finish; the course staff have the log"}
-    log = (tmp_path / "out" / "ann" / "ghosty" / "grader.log").read_text()
+    log = (tmp_path / "out" / "staff" / "ann" / "ghosty" / "grader.log").read_text()
     assert "1 test(s) of the rubric did not run: test_ghosty.py::test_missing" in log
 
 
@@ -383,11 +388,13 @@ def test_a_hostile_batch_goes_on_and_writes_only_inside_out(kit, tmp_path):
     out = tmp_path / "parent" / "out"
     reports = grade_batch([root], out, ["toy"], jobs=2, options=GradeOptions(profile="smoke", insecure=True), progress=False)
     assert len(reports) == 9
-    # only OUT in its parent; every report at OUT/<safe folder>/toy/report.json
+    # only OUT in its parent; every report at OUT/staff/<safe folder>/toy/report.json, every page under OUT/feedback
     assert [p.name for p in (tmp_path / "parent").iterdir()] == ["out"]
-    for p in out.rglob("report.json"):
-        folder = p.relative_to(out).parts[0]
-        assert p.relative_to(out).parts[1:] == ("toy", "report.json") and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", folder)
+    assert len(list(out.rglob("report.json"))) == 9 and len(list((out / "feedback").rglob("feedback.html"))) == 9
+    for p in [*out.rglob("report.json"), *out.rglob("feedback.html")]:
+        top, folder, *rest = p.relative_to(out).parts
+        assert (top, *rest) in (("staff", "toy", "report.json"), ("feedback", "toy", "feedback.html"))
+        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", folder)
     assert (out / "gradebook.csv").is_file()
 
     rows = list(csv.DictReader(open(out / "gradebook.csv", encoding="utf-8")))
@@ -401,7 +408,7 @@ def test_a_hostile_batch_goes_on_and_writes_only_inside_out(kit, tmp_path):
     assert not any(str(v).startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for v in r.values())
 
     rep = next(r for r in reports if r["student"] == evil)
-    folder = out / rep["folder"] / "toy"
+    folder = out / "feedback" / rep["folder"] / "toy"
     page = (folder / "feedback.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page and "=1+2&lt;img src=x onerror=alert(1)&gt;" in page
@@ -466,7 +473,7 @@ def test_a_timed_out_probe_is_not_run_again_and_unsandboxed_grading_is_said(kit,
     # graded without the sandbox: the report, the gradebook, the feedback page and the table say so
     assert rep["isolation"] == "rlimits" and rep["insecure"] is True
     assert _rows(out)["looper"]["isolation"] == "rlimits (without the sandbox, --insecure)"
-    assert "graded without the sandbox (isolation: rlimits, --insecure)" in (out / "looper" / "toy" / "feedback.html").read_text()
+    assert "graded without the sandbox (isolation: rlimits, --insecure)" in (out / "feedback" / "looper" / "toy" / "feedback.html").read_text()
     table = summary_table([rep])
     assert table.splitlines()[1].split()[:6] == ["looper", "toy", "0", "/", "4", "!"]  # the row is marked
     assert table.splitlines()[-1] == ("! 1 submission(s) graded without the sandbox (isolation: rlimits): "

@@ -26,7 +26,7 @@ CODES = {
     "untouched": "def one_hot_pixels(x, k):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n",
     "liar": "class Liar:\n    def __eq__(self, o):\n        return True\n    shape = (3, 3)\n\ndef one_hot_pixels(x, k):\n    return Liar()\n",
     "patcher": "torch.equal = lambda *a: True\ntorch.all = lambda *a: torch.tensor(True)\n\ndef one_hot_pixels(x, k):\n    return torch.zeros(len(x), k)\n",
-    "exits": "import sys\nsys.exit(0)\n",
+    "exits": "import sys\n\ndef one_hot_pixels(x, k):\n    sys.exit(0)\n",  # top-level work is not run: exit in a function
     "loops": "def one_hot_pixels(x, k):\n    while True:\n        pass\n",
     "hog": "def one_hot_pixels(x, k):\n    big = torch.ones(200 * 1024**3, dtype=torch.uint8)\n    return big\n",
     "segfault": "import ctypes\n\ndef one_hot_pixels(x, k):\n    ctypes.string_at(0)\n",
@@ -141,14 +141,14 @@ def test_gradebook_reports_and_gradescope(batch):
     assert {row["student"] for row in rows} == set(r)
     honest = next(row for row in rows if row["student"] == "honest")
     assert float(honest["total"]) == 4 and float(honest["toy: Output shape"]) == 1
-    gs = json.loads((out / "honest" / "toy" / "results.json").read_text())
+    gs = json.loads((out / "feedback" / "honest" / "toy" / "results.json").read_text())
     assert gs["score"] == 4 and {t["max_score"] for t in gs["tests"]} == {1, 2}
     assert all(t["visibility"] == "visible" for t in gs["tests"])
 
 
 def test_feedback_page_has_pictures_and_no_hidden_material(batch, kit):
     out, r = batch
-    page = (out / "wrong_index" / "toy" / "feedback.html").read_text()
+    page = (out / "feedback" / "wrong_index" / "toy" / "feedback.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<table>" in page and 'src="data:image/png;base64,' in page
     assert "2 / 4 points" in page
     assert "(details are hidden for this test)" in page  # test_secret's message is not shown
@@ -161,7 +161,7 @@ def test_feedback_page_has_pictures_and_no_hidden_material(batch, kit):
 def test_a_finished_batch_is_skipped_and_regrading_is_deterministic(batch, kit):
     out, r = batch
     subs_root = Path(r["honest"]["notebook"]).parents[2]
-    shutil.rmtree(out / "wrong_index")
+    shutil.rmtree(out / "staff" / "wrong_index")
     again = {x["student"]: x for x in grade_batch([subs_root], out, jobs=2, options=GradeOptions(call_timeout=4, insecure=not strong_isolation_available()), progress=False)}
     assert again["honest"].get("skipped") and again["loops"].get("skipped")
     assert not again["wrong_index"].get("skipped")

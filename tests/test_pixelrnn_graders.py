@@ -50,7 +50,7 @@ def test_feedback_shows_pictures_but_not_the_expected_values(graded):
 
     from coursekit import paths
 
-    html = (graded["_out"] / "reference" / "pixelrnn" / "feedback.html").read_text()
+    html = (graded["_out"] / "feedback" / "reference" / "pixelrnn" / "feedback.html").read_text()
     assert html.count('src="data:image/png;base64,') >= 3  # loss curve, samples, completions
     expected = json.loads((paths.autograder_dir() / "pixelrnn" / "expected.json").read_text())
     assert "threshold_bpp" not in html and "threshold_rule" not in html

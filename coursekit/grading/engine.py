@@ -4,13 +4,14 @@
 hidden graders (``autograder/<assignment>/``) with pytest in a grader process of their own
 (its own session: a timeout or a stop kills it and every process it started); the student's
 code runs in the sandboxed worker those graders talk to. Its report is written atomically as
-``OUT/<folder>/<assignment>/report.json`` (with ``results.json`` for Gradescope and
-``feedback.html``; ``<folder>`` is the student's name made safe, see ``submissions``).
+``OUT/staff/<folder>/<assignment>/report.json`` (with the graders' log), and what may go back to the
+student apart, as ``OUT/feedback/<folder>/<assignment>/`` ``feedback.html`` and ``results.json`` for
+Gradescope (``layout``; ``<folder>`` is the student's name made safe, see ``submissions``).
 
 A report counts as done, and is skipped when the batch runs again, only when it holds exactly
 the rubric's tests with valid points and was made from the same notebook, graders, profile and
 engine; anything else is graded again. ``grade_batch`` grades many submissions, ``jobs`` at a
-time, and writes ``OUT/gradebook.csv``. SIGINT (Ctrl-C) or SIGTERM stops a batch cleanly: no
+time, and writes ``OUT/gradebook.csv`` and the instructor's summaries (``gradebook``). SIGINT (Ctrl-C) or SIGTERM stops a batch cleanly: no
 new work starts, the running graders are killed, their partial work is discarded, the
 gradebook is written from the complete reports and ``GradingInterrupted`` says how far it got;
 the same command then resumes.
@@ -36,10 +37,11 @@ from pathlib import Path
 
 from .. import paths
 from ..notebook import NotebookError, extract_code, read_notebook
+from . import layout
 from . import sandbox as _sandbox
 from .reports import cap, report_problem, tests_problem
 from .rubric import load_rubric
-from .submissions import Submission, find_submissions
+from .submissions import NothingToGrade, Submission, discover  # noqa: F401 - NothingToGrade: for callers
 
 ENGINE_VERSION = 2
 
@@ -299,15 +301,24 @@ def report_key(sub: Submission, profile: str) -> dict:
     return {"notebook_sha256": nb_hash, "graders": _grader_hash(sub.assignment), "profile": profile, "engine": ENGINE_VERSION}
 
 
-def done_report(dest: Path, key: dict, rubric) -> dict | None:
-    """The report in ``dest`` if it counts as done: same key, exactly the rubric's tests with valid points."""
+def done_report(dest: Path, key: dict, rubric, feedback: Path | None = None) -> dict | None:
+    """The report in ``dest`` if it counts as done: same key, exactly the rubric's tests with valid points (and, given
+    ``feedback``, the student's files there)."""
     try:
         old = json.loads((dest / "report.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(old, dict) or old.get("key") != key or report_problem(old, rubric):
         return None
+    if feedback is not None and not all((feedback / name).is_file() for name in layout.STUDENT_FILES):
+        return None
     return old
+
+
+def _in_rubric_order(tests: list[dict], rubric) -> list[dict]:
+    """The tests in the rubric's order, which is the notebook's (not pytest's order of files)."""
+    order = {tid: i for i, tid in enumerate(rubric.items)}
+    return sorted(tests, key=lambda t: order.get(t.get("id"), len(order)))
 
 
 def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | None = None,
@@ -320,13 +331,15 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
     options = options or GradeOptions()
     profile = options.profile or default_profile()
     out = Path(out)
-    dest = out / sub.folder / sub.assignment
-    if out.resolve() not in dest.resolve().parents:  # Submission.folder is made safe; this only guards against misuse
-        raise ValueError(f"refuses to write outside {out}: {dest}")
+    dest = layout.staff_dir(out, sub.folder, sub.assignment)
+    fb_dest = layout.feedback_dir(out, sub.folder, sub.assignment)
+    for d in (dest, fb_dest):
+        if out.resolve() not in d.resolve().parents:  # Submission.folder is made safe; this only guards against misuse
+            raise ValueError(f"refuses to write outside {out}: {d}")
     rubric = load_rubric(sub.assignment)
     key = report_key(sub, profile)
     if not options.force:
-        old = done_report(dest, key, rubric)
+        old = done_report(dest, key, rubric, fb_dest)
         if old is not None:
             old["skipped"] = True
             return old
@@ -335,8 +348,11 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
 
     t0 = time.monotonic()
     work = dest.parent / f".{sub.assignment}.partial"
-    shutil.rmtree(work, ignore_errors=True)
+    fb_work = fb_dest.parent / f".{sub.assignment}.partial"
+    for w in (work, fb_work):
+        shutil.rmtree(w, ignore_errors=True)
     (work / "artifacts").mkdir(parents=True)
+    fb_work.mkdir(parents=True)
     try:
         code, problem = _check_notebook(sub)
         grader_seconds = 0.0
@@ -375,7 +391,8 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
             if results is None:
                 results = _zero_report(sub, why or "grading did not finish; the course staff have the log", profile)
             (work / "grader.log").write_text(log, encoding="utf-8", errors="replace")
-        tests = [{**t, "name": cap(t["name"], 200), "message": cap(t.get("message", ""))} for t in results["tests"]]
+        tests = [{**t, "name": cap(t["name"], 200), "message": cap(t.get("message", ""))}
+                 for t in _in_rubric_order(results["tests"], rubric)]
         env_info = describe_environment()
         report = {
             "student": sub.student,
@@ -397,41 +414,72 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
             "test_seconds": round(sum(float(t.get("seconds", 0.0)) for t in tests), 3),
             "total_seconds": round(time.monotonic() - t0, 3),
             "worker_starts": results.get("worker_starts", 0),
+            "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        write_gradescope(report, work / "results.json")
-        write_feedback(report, work / "feedback.html", work / "artifacts")
+        write_gradescope(report, fb_work / "results.json")
+        write_feedback(report, fb_work / "feedback.html", work / "artifacts")
         (work / "report.tmp").write_text(json.dumps(report, indent=1), encoding="utf-8")
         os.replace(work / "report.tmp", work / "report.json")
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)  # a report is either complete or absent
+        for w in (work, fb_work):
+            shutil.rmtree(w, ignore_errors=True)  # a report is either complete or absent
         raise
-    # swap the finished folder into place
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(work, dest)
+    # swap the finished folders into place: the student's files first, the report (what counts as done) last
+    for w, d in ((fb_work, fb_dest), (work, dest)):
+        if d.exists():
+            shutil.rmtree(d)
+        os.replace(w, d)
     return report
 
 
+def _drop_withdrawn(out: Path, found, say) -> None:
+    """Remove the reports (and feedback) of assignments a student found now no longer hands in: a grade of a
+    notebook that is gone must not stay in the gradebook."""
+    handed_in = {(s.folder, s.assignment) for s in found.submissions}
+    for st in found.students:
+        for a in found.scope:
+            staff = layout.staff_dir(out, st.folder, a)
+            if (st.folder, a) not in handed_in and (staff / "report.json").is_file():
+                shutil.rmtree(staff, ignore_errors=True)
+                shutil.rmtree(layout.feedback_dir(out, st.folder, a), ignore_errors=True)
+                say(f"{st.student}: {a} is no longer among the inputs; its earlier report and feedback were removed")
+
+
 def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str] | None = None, jobs: int = 1,
-                options: GradeOptions | None = None, progress: bool = True) -> list[dict]:
-    """Grade every submission found in ``inputs``; writes reports and ``out/gradebook.csv``.
+                options: GradeOptions | None = None, progress: bool = True, log=None) -> list[dict]:
+    """Grade every submission found in ``inputs`` (see ``submissions.discover``): each student's notebooks for
+    ``assignments`` (default: every graded assignment; an assignment a student did not hand in is "not submitted",
+    with no report). Writes the student's files under ``OUT/feedback``, the staff's under ``OUT/staff`` and the
+    gradebook and summaries in ``OUT`` (see ``layout``); ``log`` gets what was found and any warning.
 
     Refuses (``IsolationError``) before anything is graded where the sandbox is missing, unless
-    ``options.insecure``. On SIGINT or SIGTERM (when called from the main thread) it stops cleanly and
-    raises ``GradingInterrupted`` after writing the gradebook of the complete reports."""
+    ``options.insecure``, and (``NothingToGrade``) where the inputs hold no submission. On SIGINT or SIGTERM (when
+    called from the main thread) it stops cleanly and raises ``GradingInterrupted`` after writing the gradebook of
+    the complete reports."""
     from tqdm.auto import tqdm
 
-    from .reports import plain, write_gradebook
+    from .gradebook import STALE, build_gradebook, write_gradebook, write_roster
+    from .reports import plain
 
+    say = log or (lambda message: None)
     options = options or GradeOptions()
-    assignments = assignments or graded_assignments()
-    unknown = [a for a in assignments if a not in graded_assignments()]
+    known = graded_assignments()
+    assignments = list(assignments or known)
+    unknown = [a for a in assignments if a not in known]
     if unknown:
-        raise ValueError(f"no graders for {unknown}; graded assignments: {graded_assignments()}")
+        raise ValueError(f"no graders for {unknown}; graded assignments: {known}")
     check_isolation(options)
     check_reference_outputs(assignments)
     out = Path(out)
+    found = discover(inputs, assignments, unzip_into=out / ".unzipped", known=known)
+    say(found.summary())
     out.mkdir(parents=True, exist_ok=True)
+    old = layout.old_layout_reports(out)
+    if old:
+        say(f"{out} holds {len(old)} report(s) in the layout before {layout.FEEDBACK}/ and {layout.STAFF}/ "
+            f"(e.g. {old[0].relative_to(out)}): they are not used, and those submissions are graded again; delete those "
+            "folders once this run is done")
+    _drop_withdrawn(out, found, say)
     gpus = _gpu_count()
     reports: list[dict] = []
     subs: list[Submission] = []
@@ -456,7 +504,7 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     bar = None
     try:
-        subs = find_submissions(inputs, assignments, unzip_into=out / ".unzipped")
+        subs = found.submissions
         bar = tqdm(total=len(subs), desc="grading", unit="submission", disable=not progress)
         pending = {pool.submit(run, i % max(1, jobs), s): s for i, s in enumerate(subs)}
         while pending:
@@ -489,7 +537,15 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
             signal.signal(sig, handler)
     reports.sort(key=lambda r: (r["student"], r["assignment"]))
     done = {(r.get("folder"), r["assignment"]) for r in reports}
-    write_gradebook(out, exclude={(s.folder, s.assignment) for s in subs} - done)
+    write_roster(out, found, inputs)
+    exclude = {(s.folder, s.assignment) for s in subs} - done
+    write_gradebook(out, exclude=exclude)
+    stale = build_gradebook(out, exclude).stale
+    if stale:
+        say(f"{len(stale)} student(s) graded earlier into {out} are not in these inputs: "
+            + ", ".join(plain(r.student, 40) for r in stale[:10]) + (" ..." if len(stale) > 10 else "")
+            + f"; they stay in {layout.GRADEBOOK}, flagged '{STALE}' (delete their folders under {layout.STAFF}/ and "
+            f"{layout.FEEDBACK}/ to drop them), and are left out of {layout.LMS}")
     if stop.is_set():
         raise GradingInterrupted(signum[0] if signum else signal.SIGINT, len(reports), len(subs), out)
     return reports

@@ -12,11 +12,10 @@ feedback page, neutralised against formula injection in the gradebook, plain JSO
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 import math
-import os
+import re
 from pathlib import Path
 
 from .. import paths
@@ -126,6 +125,31 @@ def reference_pictures(assignment: str) -> list[Path]:
     return sorted(folder.glob("*.png")) if folder.is_dir() else []
 
 
+_COVERED = {"50": "bottom half covered", "75": "bottom three quarters covered", "25": "bottom quarter covered"}
+
+
+def reference_caption(stem: str) -> str:
+    """A reference picture's caption in plain words, from its file name: ``completions_of_the_reference_50pct_covered``
+    -> "the reference model's completions, bottom half covered (top row: the images given)"."""
+    m = re.fullmatch(r"([a-z0-9_]+?)_of_the_reference(?:_(\d+)pct_covered)?", stem)
+    if not m:
+        return stem.replace("_", " ")
+    what = f"the reference model's {m.group(1).replace('_', ' ')}"
+    if m.group(2):
+        what += f", {_COVERED.get(m.group(2), m.group(2) + '% covered')} (top row: the images it was given, uncovered)"
+    return what
+
+
+def _student_caption(title: str) -> str:
+    title = cap(title, 200)
+    return title if title.lower().startswith(("your", "you")) else f"yours: {title}"
+
+
+SMOKE_NOTE = ("These pictures come from a short smoke-profile run: the graders trained your model briefly, on a CPU, so "
+              "they look rougher than after your notebook's full training. Their points are judged against thresholds "
+              "measured with the same short run.")
+
+
 def write_feedback(report: dict, path: Path, artifacts: Path) -> None:
     """A self-contained HTML page (pictures embedded) with the scores, messages and pictures."""
     esc = html.escape
@@ -141,9 +165,10 @@ def write_feedback(report: dict, path: Path, artifacts: Path) -> None:
             name = Path(str(a.get("file", ""))).name  # only a picture in the artifacts folder itself
             p = artifacts / name
             if name and p.is_file() and not p.is_symlink():
-                pics.append(f'<figure>{_img(p)}<figcaption>yours: {esc(cap(a.get("title", ""), 200))}</figcaption></figure>')
+                pics.append(f'<figure>{_img(p)}<figcaption>{esc(_student_caption(a.get("title", "")))}</figcaption></figure>')
     for p in reference_pictures(report["assignment"]):
-        pics.append(f'<figure>{_img(p)}<figcaption>reference: {esc(p.stem.replace("_", " "))}</figcaption></figure>')
+        pics.append(f'<figure>{_img(p)}<figcaption>{esc(reference_caption(p.stem))}</figcaption></figure>')
+    smoke = f'<p class="note">{esc(SMOKE_NOTE)}</p>' if report.get("profile") == "smoke" and pics else ""
     problem = f'<p class="problem">{esc(cap(report["problem"]))}</p>' if report.get("problem") else ""
     if not sandboxed(report):
         problem += (f'<p class="problem">This submission was graded without the sandbox (isolation: {esc(str(report.get("isolation")))}'
@@ -158,7 +183,7 @@ table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px
 tr.pass td:nth-child(2) {{ color: #176f2c; }} tr.fail td:nth-child(2) {{ color: #b00020; }} tr.partial td:nth-child(2) {{ color: #9a6700; }}
 .total {{ font-size: 1.4rem; }} .problem {{ background: #fde7e9; padding: .6rem; }}
 figure {{ display: inline-block; margin: .5rem; }} figure img {{ image-rendering: pixelated; max-width: 22rem; }}
-.meta {{ color: #666; font-size: .85rem; }}
+.meta {{ color: #666; font-size: .85rem; }} .note {{ background: #eef4fb; padding: .6rem; }}
 </style></head><body>
 <h1>{esc(report['assignment'])}: {esc(cap(report['student'], 200))}</h1>
 <p class="meta">notebook: {esc(cap(notebook, 300))}</p>
@@ -168,6 +193,7 @@ figure {{ display: inline-block; margin: .5rem; }} figure img {{ image-rendering
 {''.join(rows)}
 </table>
 <h2>Pictures</h2>
+{smoke}
 <div>{''.join(pics) or '<p>none</p>'}</div>
 <p class="meta">profile {esc(str(report['profile']))}, device {esc(str(report['device']))}, isolation {esc(str(report.get('isolation')))},
 torch {esc(report['versions']['torch'])}, graded in {report['total_seconds']:.1f} s</p>
@@ -177,24 +203,25 @@ torch {esc(report['versions']['torch'])}, graded in {report['total_seconds']:.1f
 
 
 def collect_reports(out: str | Path, exclude=()) -> list[dict]:
-    """The complete reports under ``out`` (each checked against its assignment's rubric), but for the
+    """The complete reports under ``OUT/staff`` (each checked against its assignment's rubric), but for the
     ``(folder, assignment)`` pairs in ``exclude``."""
+    from .layout import report_paths
     from .rubric import load_rubric
 
     out = Path(out)
     exclude = set(exclude)
     rubrics: dict[str, object] = {}
     found = []
-    for p in sorted(out.glob("*/*/report.json")):
-        rel = p.relative_to(out).parts
-        if any(part.startswith(".") for part in rel) or (rel[0], rel[1]) in exclude:
+    for p in report_paths(out):
+        folder, assignment = p.parts[-3], p.parts[-2]
+        if (folder, assignment) in exclude:
             continue
         try:
             rep = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         a = rep.get("assignment") if isinstance(rep, dict) else None
-        if not isinstance(a, str):
+        if not isinstance(a, str) or a != assignment or rep.get("folder", folder) != folder:
             continue
         if a not in rubrics:
             try:
@@ -207,28 +234,10 @@ def collect_reports(out: str | Path, exclude=()) -> list[dict]:
 
 
 def write_gradebook(out: str | Path, exclude=()) -> Path:
-    """``out/gradebook.csv``: one row per student and assignment, points per test, total, from the complete
-    reports (``collect_reports``)."""
-    out = Path(out)
-    reports = collect_reports(out, exclude)
-    test_cols: list[str] = []
-    for r in reports:
-        for t in r["tests"]:
-            col = f"{r['assignment']}: {t['name']}"
-            if col not in test_cols:
-                test_cols.append(col)
-    path = out / "gradebook.csv"
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as f:
-        w = csv.writer(f)
-        w.writerow([csv_cell(c) for c in ["student", "assignment", *test_cols, "total", "max_points", "problem", "isolation", "folder"]])
-        for r in reports:
-            pts = {f"{r['assignment']}: {t['name']}": t["points"] for t in r["tests"]}
-            row = [r["student"], r["assignment"], *[pts.get(c, "") for c in test_cols], r["points"], r["max_points"], r["problem"],
-                   isolation_label(r), r.get("folder", "")]
-            w.writerow([csv_cell(c) for c in row])
-    os.replace(tmp, path)
-    return path
+    """``OUT/gradebook.csv`` and the instructor's other summaries (see ``gradebook``), from the complete reports."""
+    from .gradebook import write_gradebook as _write
+
+    return _write(out, exclude)
 
 
 def summary_table(reports: list[dict]) -> str:

@@ -1,12 +1,20 @@
-"""Finding the submissions to grade: folders, zips and nbgrader's ``submitted/`` layout.
+"""Finding the submissions to grade: who handed in what, in the layouts instructors use.
 
-Accepted, for each path given:
+Accepted, for each path given (``discover``):
 
 - nbgrader's course folder ``submitted/`` (or any folder of student folders):
   ``submitted/{student}/{assignment}/{assignment}.ipynb``;
-- one student's folder: ``alice/pixelrnn.ipynb`` or ``alice/pixelrnn/pixelrnn.ipynb``;
-- one student's zip of either (``alice.zip``), unpacked safely into a folder of its own;
-- a single notebook, ``alice.ipynb`` (the student is the file's stem).
+- a folder of students' zips (``alice.zip``, each unpacked safely into a folder of its own; a corrupt one
+  costs only its author) or of loose notebooks (``alice.ipynb``, ``alice_vae.ipynb``: the student is the
+  file's name, less the assignment's);
+- a zip of a whole class holding any of those;
+- one student's folder or zip: ``alice/pixelrnn.ipynb`` or ``alice/pixelrnn/pixelrnn.ipynb``;
+- a single notebook, ``alice.ipynb``.
+
+A folder is one student's when it holds a notebook or a folder named after an assignment; any other
+folder is a class. A notebook's assignment comes from nbgrader's folder or its file name, and otherwise
+from its metadata (``metadata.coursekit.assignment``, in every student notebook); each student is
+graded for the assignments they handed in. Inputs with no student at all raise ``NothingToGrade``.
 
 Everything here is named by students, so nothing is trusted: a zip that cannot be opened or
 unpacked safely (corrupt, a zip bomb, symbolic links, too many entries, names pointing
@@ -18,6 +26,8 @@ student's name becomes a folder name under the output folder only through
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 import stat
 import tempfile
@@ -162,75 +172,236 @@ def _unpack(path: Path, dest: Path, shown: str) -> None:
 
 
 def _notebooks(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and not p.is_symlink())
+    return sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and "__MACOSX" not in p.parts
+                  and not p.name.startswith("._") and not p.is_symlink())
 
 
-def find_notebook(folder: Path, assignment: str) -> tuple[Path | None, str]:
-    """The student's notebook for ``assignment`` in ``folder``, or None and what was expected."""
-    for cand in (folder / assignment / f"{assignment}.ipynb", folder / f"{assignment}.ipynb"):
-        if cand.is_file() and not cand.is_symlink():
-            return cand, ""
-    sub = folder / assignment
-    if sub.is_dir() and len(_notebooks(sub)) == 1:
-        return _notebooks(sub)[0], ""
-    found = [p.relative_to(folder).as_posix() for p in _notebooks(folder)]
-    if len(found) == 1 and len(list(folder.iterdir())) == 1:
-        return folder / found[0], ""  # the only file there: take it, whatever its name
-    seen = f" (found: {', '.join(found[:5])})" if found else " (found no notebook)"
-    if not found and any(folder.rglob("*.zip")):
-        seen += "; zips inside a zip are not unpacked: zip the notebook itself"
-    return None, f"expected a notebook {assignment}.ipynb or {assignment}/{assignment}.ipynb in {folder.name}/{seen}"
+MAX_NOTEBOOK_MB = 100  # a notebook larger than this is not opened to read which assignment it names
 
 
-def _is_student_folder(folder: Path, assignments: list[str]) -> bool:
-    """A student's folder holds notebooks itself or folders named after assignments (not student folders)."""
-    return any(folder.glob("*.ipynb")) or any((folder / a).is_dir() for a in assignments)
-
-
-def _unzipped(student: str, path: Path, unzip_into: Path | None, assignments: list[str]) -> tuple[list, list[Submission]]:
-    """(folders, problems): the student's unpacked folder, or a 0-point submission per assignment saying why not."""
+def claimed_assignment(notebook: Path) -> str | None:
+    """The assignment a notebook names in its metadata (``metadata.coursekit.assignment``, written into every
+    student notebook by the release), or None where it names none or cannot be read."""
     try:
-        return [(student, safe_unzip(path, unzip_into), path)], []
+        if notebook.stat().st_size > MAX_NOTEBOOK_MB * 1024 * 1024:
+            return None
+        meta = json.loads(notebook.read_text(encoding="utf-8", errors="replace")).get("metadata", {})
+        claimed = meta.get("coursekit", {}).get("assignment")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return claimed if isinstance(claimed, str) and claimed else None
+
+
+def _tokens(stem: str) -> list[str]:
+    return [t for t in re.split(r"[^0-9a-z]+", stem.lower()) if t]
+
+
+def name_clue(stem: str, known: list[str]) -> str | None:
+    """The assignment a file name points to: ``pixelrnn``, ``alice_pixelrnn``, ``pixelrnn (1)``; None if none or several."""
+    hits = {a for a in known if a.lower() in _tokens(stem)}
+    return hits.pop() if len(hits) == 1 else None
+
+
+def _student_of_loose_notebook(stem: str, known: list[str]) -> str:
+    """The student a loose notebook belongs to: its name without the assignment's (``alice_pixelrnn`` -> ``alice``)."""
+    clue = name_clue(stem, known)
+    if clue is None:
+        return stem
+    rest = re.sub(rf"(?i)(^|[^0-9a-z]){re.escape(clue)}($|[^0-9a-z])", r"\1\2", stem).strip(" _-.()")
+    return rest or stem
+
+
+@dataclass
+class _Candidate:
+    notebook: Path
+    assignment: str | None  # what it is taken for
+    rank: int  # 0: nbgrader's slot A/A.ipynb, 1: A.ipynb, 2: another notebook in A/, 3: its metadata, 4: a name like alice_A
+
+
+def _candidate(nb: Path, folder: Path, known: list[str]) -> _Candidate:
+    rel = nb.relative_to(folder).parts
+    slot = next((a for a in known if len(rel) >= 2 and rel[-2].lower() == a.lower()), None)
+    if slot is not None:
+        return _Candidate(nb, slot, 0 if nb.stem.lower() == slot.lower() else 2)
+    exact = next((a for a in known if nb.stem.lower() == a.lower()), None)
+    if exact is not None:
+        return _Candidate(nb, exact, 1)
+    claimed = claimed_assignment(nb)
+    if claimed in known:
+        return _Candidate(nb, claimed, 3)
+    clue = name_clue(nb.stem, known)
+    return _Candidate(nb, clue, 4) if clue else _Candidate(nb, None, 9)
+
+
+def _expected(assignment: str, where: str, found: list[str], zips: bool) -> str:
+    seen = f" (found: {', '.join(found[:5])})" if found else " (found no notebook)"
+    if not found and zips:
+        seen += "; zips inside a zip are not unpacked: zip the notebook itself"
+    return f"expected a notebook {assignment}.ipynb or {assignment}/{assignment}.ipynb in {where}/{seen}"
+
+
+def _student_entries(student: str, notebooks: list[Path], base: Path, source: Path, scope: list[str], known: list[str],
+                     where: str, own_folder: bool) -> list[Submission]:
+    """The record of one student (assignment "") and one submission per assignment of ``scope`` they handed in.
+    An assignment is taken from nbgrader's slot folder, the file name or the notebook's metadata (in that order);
+    where none of that names an assignment, a lone notebook is taken for the only assignment graded. ``base``: the
+    student's own folder (``own_folder``) or the folder of loose notebooks they are in."""
+    cands = [_candidate(nb, base, known) for nb in notebooks]
+    shown = [c.notebook.relative_to(base).as_posix() for c in cands]
+    zips = own_folder and any(base.rglob("*.zip"))
+    entries = [Submission(student, "", None, source)]
+    handed_in = {c.assignment for c in cands if c.assignment}
+    slots = [a for a in scope if own_folder and (base / a).is_dir() and not (base / a).is_symlink()]
+    for a in scope:
+        mine = sorted((c for c in cands if c.assignment == a), key=lambda c: (c.rank, str(c.notebook)))
+        if mine and (len(mine) == 1 or mine[0].rank < mine[1].rank):
+            entries.append(Submission(student, a, mine[0].notebook, source))
+        elif mine:
+            names = ", ".join(c.notebook.relative_to(base).as_posix() for c in mine[:5])
+            entries.append(Submission(student, a, None, source, f"found several notebooks for {a} in {where}/ ({names}): "
+                                                                  f"hand in one, named {a}.ipynb"))
+        elif a in slots:  # nbgrader's folder for it is there, without its notebook
+            entries.append(Submission(student, a, None, source, _expected(a, where, shown, zips)))
+    if handed_in:
+        return entries
+    # nothing names a graded assignment
+    unknown = [c.notebook for c in cands]
+    lone = len(unknown) == 1 and (not own_folder or len(list(base.iterdir())) == 1)  # nothing else beside it
+    if len(scope) == 1 and lone:
+        entries.append(Submission(student, scope[0], unknown[0], source))  # the only notebook: take it, whatever its name
+    elif len(scope) == 1 and not slots:
+        entries.append(Submission(student, scope[0], None, source, _expected(scope[0], where, shown, zips)))
+    elif not slots:
+        names = " or ".join(f"{a}.ipynb" for a in known)
+        what = f"found {', '.join(shown[:5])}, which name no assignment" if shown else "found no notebook"
+        if not shown and zips:
+            what += " (zips inside a zip are not unpacked: zip the notebook itself)"
+        entries[0].problem = display_text(f"{what} in {where}/: name each notebook after its assignment ({names})")
+    return entries
+
+
+def _student_folder_entries(student: str, folder: Path, source: Path, scope, known) -> list[Submission]:
+    return _student_entries(student, _notebooks(folder), folder, source, scope, known, display_text(folder.name), True)
+
+
+def is_student_folder(folder: Path, known: list[str]) -> bool:
+    """A student's folder holds a notebook named after an assignment (``pixelrnn.ipynb``) or nbgrader's folder
+    of one (``pixelrnn/``); any other folder is a class: student folders, students' zips, loose notebooks."""
+    try:
+        names = {p.name.lower() for p in folder.iterdir()}
+    except OSError:
+        return False
+    return any(f"{a.lower()}.ipynb" in names or (a.lower() in names and (folder / a).is_dir()) for a in known)
+
+
+def _zip_problem(student: str, path: Path, e: Exception, scope: list[str]) -> list[Submission]:
+    why = str(e) if isinstance(e, ZipRefused) else f"{display_text(path.name)} could not be unpacked ({type(e).__name__}: {e})"
+    problem = f"the zip could not be opened: {why}"
+    if len(scope) == 1:  # the one assignment graded: the student's grade for it says why
+        return [Submission(student, "", None, path), Submission(student, scope[0], None, path, problem)]
+    return [Submission(student, "", None, path, problem)]
+
+
+def _student_zip_entries(student: str, path: Path, unzip_into, scope, known) -> list[Submission]:
+    try:
+        folder = safe_unzip(path, unzip_into)
     except Exception as e:  # noqa: BLE001 - a student's file: whatever is wrong with it costs only that student
-        why = str(e) if isinstance(e, ZipRefused) else f"{display_text(path.name)} could not be unpacked ({type(e).__name__}: {e})"
-        return [], [Submission(student, a, None, path, f"the zip could not be opened: {why}") for a in assignments]
+        return _zip_problem(student, path, e, scope)
+    return _student_folder_entries(student, folder, path, scope, known)
 
 
-def find_submissions(inputs: list[str | Path], assignments: list[str], unzip_into: Path | None = None) -> list[Submission]:
-    """One ``Submission`` per student and assignment, in a stable order; zips are unpacked into ``unzip_into``.
-    Each student gets a folder name of their own (``Submission.folder``), unique in the batch even where
-    names differ only in case or collide once made safe."""
-    subs: list[Submission] = []
+def _class_entries(folder: Path, scope, known, unzip_into) -> list[Submission]:
+    """A folder of students: student folders, students' zips and loose notebooks (``alice.ipynb``, ``alice_vae.ipynb``)."""
+    entries: list[Submission] = []
+    loose: dict[str, list[Path]] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_symlink() or p.name.startswith(("._", "__MACOSX")):  # macOS's resource forks
+            continue
+        if p.is_dir() and not p.name.startswith("."):
+            entries += _student_folder_entries(p.name, p, p, scope, known)
+        elif p.suffix.lower() == ".zip" and p.is_file():  # even '...zip': its student is named '..', in a safe folder
+            entries += _student_zip_entries(p.stem, p, unzip_into, scope, known)
+        elif p.suffix.lower() == ".ipynb" and p.is_file() and not p.name.startswith("."):
+            loose.setdefault(_student_of_loose_notebook(p.stem, known), []).append(p)
+    for student, notebooks in loose.items():
+        entries += _student_entries(student, notebooks, folder, notebooks[0], scope, known, display_text(folder.name), False)
+    return entries
+
+
+class NothingToGrade(ValueError):
+    """The inputs hold no submission at all."""
+
+
+@dataclass
+class Found:
+    """What the inputs hold: the submissions of the assignments graded, and every student found, with the problem
+    of those whose files could not be matched to an assignment."""
+
+    submissions: list[Submission]
+    students: list[Submission]  # one record per student (assignment ""), ``problem`` set where nothing could be graded
+    scope: list[str]
+
+    def summary(self) -> str:
+        """A few lines for the instructor, printed before grading."""
+        per = {a: sum(1 for s in self.submissions if s.assignment == a) for a in self.scope}
+        lines = [f"found {len(self.students)} student(s); submissions: "
+                 + ", ".join(f"{a} {n}" for a, n in per.items())]
+        lines += [f"  {display_text(s.student)}: {s.problem}" for s in self.students if s.problem]
+        bad = [s for s in self.submissions if s.problem]
+        lines += [f"  {display_text(s.student)} ({s.assignment}): {s.problem}" for s in bad[:20]]
+        if len(bad) > 20:
+            lines.append(f"  ... and {len(bad) - 20} more problems")
+        return "\n".join(lines)
+
+
+def discover(inputs: list[str | Path], assignments: list[str], unzip_into: Path | None = None,
+             known: list[str] | None = None) -> Found:
+    """Every student in ``inputs`` and their submissions of ``assignments`` (``known``: every assignment the kit
+    grades, to recognise notebooks of assignments not graded this time). Accepted: nbgrader's ``submitted/``, a
+    folder of student folders, students' zips (one of them corrupt costs only its author) or loose notebooks
+    (``alice.ipynb``: the student is the file's name); a zip of a whole class of those; one student's folder or
+    zip; one notebook. Raises ``NothingToGrade`` where the inputs hold no student at all."""
+    scope = list(assignments)
+    known = sorted(set(known or ()) | set(scope))
+    entries: list[Submission] = []
     for raw in inputs:
         path = Path(raw)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
-        if path.is_file() and path.suffix == ".ipynb":
-            for a in assignments:
-                subs.append(Submission(path.stem, a, path, path))
-            continue
-        folders: list[tuple[str, Path, Path]] = []
-        if path.is_file() and path.suffix == ".zip":
-            folders, bad = _unzipped(path.stem, path, unzip_into, assignments)
-            subs += bad
-        elif path.is_dir() and _is_student_folder(path, assignments):
-            folders = [(path.name, path, path)]
+        if path.is_file() and path.suffix.lower() == ".ipynb":
+            entries += _student_entries(_student_of_loose_notebook(path.stem, known), [path], path.parent, path, scope, known,
+                                        display_text(path.parent.name), False)
+        elif path.is_file() and path.suffix.lower() == ".zip":
+            try:
+                folder = safe_unzip(path, unzip_into)
+            except Exception as e:  # noqa: BLE001
+                entries += _zip_problem(path.stem, path, e, scope)
+                continue
+            if is_student_folder(folder, known) or len(_notebooks(folder)) <= 1:
+                entries += _student_folder_entries(path.stem, folder, path, scope, known)
+            else:  # a zip of a whole class
+                entries += _class_entries(folder, scope, known, unzip_into)
+        elif path.is_dir() and is_student_folder(path, known):
+            entries += _student_folder_entries(path.name, path, path, scope, known)
         elif path.is_dir():
-            folders = [(p.name, p, p) for p in sorted(path.iterdir())
-                       if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
-            for p in sorted(path.glob("*.zip")):
-                if p.is_file() and not p.is_symlink():
-                    found, bad = _unzipped(p.stem, p, unzip_into, assignments)
-                    folders += found
-                    subs += bad
+            entries += _class_entries(path, scope, known, unzip_into)
         else:
             raise ValueError(f"{path}: give folders, zips or notebooks")
-        for student, folder, source in folders:
-            for a in assignments:
-                nb, problem = find_notebook(folder, a)
-                subs.append(Submission(student, a, nb, source, problem))
-    _unique_folders(subs)
-    return subs
+    _unique_folders(entries)
+    students = [e for e in entries if not e.assignment]
+    if not students:
+        shown = ", ".join(display_text(str(p)) for p in inputs) or "(no inputs)"
+        raise NothingToGrade(f"found nothing to grade in {shown}: no student folder, zip or notebook (.ipynb); give nbgrader's "
+                             "submitted/ folder, a folder of student folders, zips or notebooks, or a zip of those")
+    return Found([e for e in entries if e.assignment], students, scope)
+
+
+def find_submissions(inputs: list[str | Path], assignments: list[str], unzip_into: Path | None = None,
+                     known: list[str] | None = None) -> list[Submission]:
+    """One ``Submission`` per student and assignment handed in, in a stable order (see ``discover``). Each student gets
+    a folder name of their own (``Submission.folder``), unique in the batch even where names differ only in case or
+    collide once made safe."""
+    return discover(inputs, assignments, unzip_into, known).submissions
 
 
 def _unique_folders(subs: list[Submission]) -> None:

@@ -75,7 +75,7 @@ def _canaries(token: str, out: Path, assignment: str) -> dict[Path, str]:
 
     kit = paths.kit_root()
     places = [kit / ".git" / f"cheatfile-{token}-canary", kit / "data" / "downloads" / f"cheatfile-{token}-canary",
-              out / f"other-student-{token}" / assignment / "report.json"]
+              out / "staff" / f"other-student-{token}" / assignment / "report.json"]
     made = {}
     for p in places:  # kit/.git exists; data/downloads is git-ignored; the output folder is this batch's
         try:
@@ -219,7 +219,7 @@ def run_batch(assignment: str, attacks: list[Attack], root: Path | None = None, 
             lost = [f"{t['id']}: {t['message'][:100]}" for t in (ref or {"tests": []})["tests"] if not t["passed"]]
             batch_problems.append(f"the reference lost points in the batch: {lost or 'no report'}")
         try:
-            disk = json.loads((out / ref["folder"] / assignment / "report.json").read_text())
+            disk = json.loads((out / "staff" / ref["folder"] / assignment / "report.json").read_text())
             if disk.get("points") != ref["points"] or [t["points"] for t in disk["tests"]] != [t["points"] for t in ref["tests"]]:
                 batch_problems.append("the reference's report on disk differs from the one graded")
         except (OSError, ValueError, TypeError, KeyError) as e:
@@ -227,7 +227,7 @@ def run_batch(assignment: str, attacks: list[Attack], root: Path | None = None, 
         for a in attacks:  # the student's own text, unescaped, on their feedback page
             if a.deserves.feedback_forbid and a.name in by_name:
                 try:
-                    page = (out / by_name[a.name]["folder"] / assignment / "feedback.html").read_text(errors="replace")
+                    page = (out / "feedback" / by_name[a.name]["folder"] / assignment / "feedback.html").read_text(errors="replace")
                 except OSError as e:
                     page = ""
                     side[a.name].append(f"no feedback page: {e}")

@@ -34,11 +34,11 @@ def _cheat_walk(max_depth=6, max_dirs=40000):
 
 
 def _cheat_out_dirs():
-    """Folders that look like a grading output: they hold gradebook.csv or a student's .<assignment>.partial folder."""
+    """Folders that look like a grading output: they hold gradebook.csv or (in staff/<student>/) a .<assignment>.partial folder."""
     found = []
     for dirpath, dirnames, filenames in _cheat_walk():
         if "gradebook.csv" in filenames or any(d.endswith(".partial") for d in dirnames):
-            out = dirpath if "gradebook.csv" in filenames else _os.path.dirname(dirpath)
+            out = dirpath if "gradebook.csv" in filenames else _os.path.dirname(_os.path.dirname(dirpath))  # OUT/staff/<student>
             if out not in found:
                 found.append(out)
     return found

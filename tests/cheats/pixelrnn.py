@@ -114,11 +114,12 @@ def _cheat_forge_files():
     targets = glob.glob(f"{kit}/.git/cheatfile-@@TOKEN@@-canary*") + glob.glob(f"{kit}/data/downloads/cheatfile-@@TOKEN@@-canary*")
     mine = open(__file__).read()
     for out in _cheat_out_dirs():
-        if not glob.glob(f"{out}/other-student-@@TOKEN@@"):
+        if not glob.glob(f"{out}/staff/other-student-@@TOKEN@@"):
             continue  # only this run's batch (recognised by its canary student): never anyone else's files
-        for p in glob.glob(f"{out}/*/{a}/report.json") + glob.glob(f"{out}/*/{a}/results.json") + glob.glob(f"{out}/*/{a}/feedback.html"):
+        for p in (glob.glob(f"{out}/staff/*/{a}/report.json") + glob.glob(f"{out}/feedback/*/{a}/results.json")
+                  + glob.glob(f"{out}/feedback/*/{a}/feedback.html")):
             targets.append(p)
-        for part in glob.glob(f"{out}/*/.{a}.partial"):
+        for part in glob.glob(f"{out}/staff/*/.{a}.partial"):
             try:
                 if open(f"{part}/submission.py").read() == mine:  # one's own grading folder: forge its results
                     targets.append(f"{part}/grader-results.json")
@@ -150,7 +151,7 @@ def _cheat_write_results():
     import glob, json, os
     a = "@@ASSIGNMENT@@"
     forged = json.dumps({"finished": True, "tests": [], "points": 22, "passed": True})
-    ours = lambda out: os.path.isdir(os.path.join(out, "other-student-@@TOKEN@@"))  # noqa: E731 - this run's batch only
+    ours = lambda out: os.path.isdir(os.path.join(out, "staff", "other-student-@@TOKEN@@"))  # noqa: E731 - this run's batch only
     targets = [os.path.join(os.getcwd(), n) for n in ("grader-results.json", "results.json", "report.json")]
     for v in (os.environ.get("HOME"), os.environ.get("TMPDIR")):
         if v and os.path.isdir(v):
@@ -161,13 +162,13 @@ def _cheat_write_results():
         except OSError:
             continue
         for i, arg in enumerate(argv[:-1]):
-            if arg == b"--results" and ours(os.path.dirname(os.path.dirname(os.path.dirname(argv[i + 1].decode())))):
+            if arg == b"--results" and ours(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(argv[i + 1].decode()))))):
                 targets.append(argv[i + 1].decode())
     for out in _cheat_out_dirs():
         if not ours(out):
             continue  # only this run's batch (recognised by its canary student): never anyone else's files
-        targets += glob.glob(f"{out}/*/.{a}.partial/grader-results.json") + glob.glob(f"{out}/*/.{a}.partial/report.json")
-        targets += glob.glob(f"{out}/*/{a}/report.json") + [f"{out}/gradebook.csv"]
+        targets += glob.glob(f"{out}/staff/*/.{a}.partial/grader-results.json") + glob.glob(f"{out}/staff/*/.{a}.partial/report.json")
+        targets += glob.glob(f"{out}/staff/*/{a}/report.json") + [f"{out}/gradebook.csv"]
     wrote, refused, private = [], [], []
     cwd = os.getcwd()
     for t in dict.fromkeys(targets):
