@@ -163,7 +163,9 @@ def _staff_only(args) -> int:
 def _cmd_grade(args) -> int:
     from .envinfo import environment_line
     from .grading.engine import GradeOptions, GradingInterrupted, IsolationError, grade_batch
+    from .grading.layout import describe_outputs
     from .grading.reports import summary_table
+    from .grading.submissions import NothingToGrade
 
     print(environment_line())
     opts = GradeOptions(profile=args.profile, timeout=args.timeout, call_timeout=args.call_timeout, force=args.force,
@@ -171,16 +173,16 @@ def _cmd_grade(args) -> int:
     if args.insecure:
         print("--insecure: where bubblewrap is missing, the students' code runs with limits only, as your user", file=sys.stderr)
     try:
-        reports = grade_batch(args.submissions, args.out, args.assignment or None, jobs=args.jobs, options=opts)
-    except IsolationError as e:
+        reports = grade_batch(args.submissions, args.out, args.assignment or None, jobs=args.jobs, options=opts,
+                              log=lambda m: print(m, flush=True))
+    except (IsolationError, NothingToGrade, FileNotFoundError) as e:
         print(f"coursekit grade: error: {e}", file=sys.stderr)
         return 2
     except GradingInterrupted as e:
         print(f"coursekit grade: {e}", file=sys.stderr, flush=True)
         return e.exit_code
     print(summary_table(reports))
-    print(f"gradebook: {Path(args.out) / 'gradebook.csv'}; feedback pages: {Path(args.out)}/<folder>/<assignment>/feedback.html "
-          "(<folder>: the student's name made safe, the gradebook's folder column)")
+    print(describe_outputs(args.out))
     return 0
 
 
@@ -326,16 +328,20 @@ def build_parser(staff: bool | None = None) -> argparse.ArgumentParser:
     g = staff_parser(
         "grade",
         help="grade submissions with the hidden graders: gradebook, reports and feedback pages",
-        description="Grade each submission (a student's folder or zip of notebooks, a notebook, or a folder of "
-        "students such as nbgrader's submitted/) in a sandboxed process. Writes OUT/gradebook.csv and, per "
-        "student and assignment, report.json, results.json (Gradescope) and feedback.html. Submissions "
+        description="Grade each submission (nbgrader's submitted/, a folder of student folders, zips or loose notebooks "
+        "such as alice.ipynb, a zip of a whole class, one student's folder or zip, a notebook) in a sandboxed process. "
+        "Each student is graded for the assignments their notebooks name (an assignment not handed in is 'not "
+        "submitted'). What may go back to students is written under OUT/feedback/ (feedback.html, Gradescope's "
+        "results.json, a summary page per student); the full reports and the graders' logs under OUT/staff/; the "
+        "gradebook, an LMS export and per-test pass rates in OUT. Submissions "
         "already graded with the same graders and profile are skipped, so a stopped batch can be restarted: Ctrl-C "
         "(exit code 130) or SIGTERM (143) stops it cleanly, and the same command resumes. Refuses to start where "
         "bubblewrap's sandbox is missing, unless --insecure.",
     )
     g.add_argument("submissions", nargs="+", help="folders, zips or notebooks")
     g.add_argument("-o", "--out", required=True, help="folder for the gradebook and reports")
-    g.add_argument("-a", "--assignment", action="append", help="grade only this assignment (repeatable; default: every graded one found)")
+    g.add_argument("-a", "--assignment", action="append",
+                   help="grade only this assignment (repeatable; default: each student's notebooks, by the assignment they name)")
     g.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once (default: 1; one GPU each where there are several)")
     g.add_argument("--profile", choices=["smoke", "full"], help="grading profile (default: full on a GPU, smoke on a CPU)")
     g.add_argument("--timeout", type=float, default=1800.0, help="seconds for one submission (default: 1800)")
