@@ -46,11 +46,13 @@ class Submitted:
 
 def student_fields(nb) -> dict[str, str]:
     """``STUDENT_NAME`` and ``STUDENT_ID`` as written in the notebook's name cell ({} when there is no such cell)."""
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == NAME_CELL_ID:
-            break
-    else:
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    tagged = [c for c in code if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == NAME_CELL_ID]
+    # an editor that drops cell metadata (some do): the cell that assigns STUDENT_NAME at its top level
+    by_content = [c for c in code if re.search(r"^STUDENT_NAME\s*=", c.source, re.M)]
+    if not (tagged or by_content):
         return {}
+    cell = (tagged or by_content)[0]
     found = {k: "" for k in NAME_FIELDS}
     try:
         tree = ast.parse(cell.source)
@@ -82,15 +84,16 @@ def validate(path: str | os.PathLike, assignment: str | None = None):
     except NotebookError as e:
         raise SubmissionError(f"{e}. Open it in Jupyter, save it, and submit again") from None
     declared = nb.metadata.get("coursekit", {}).get("assignment")
-    found = assignment_of(nb, path)
     if assignment and declared and declared != assignment:
         raise SubmissionError(f"{path} is the {declared!r} notebook, not {assignment!r}: submit the {assignment} notebook "
                               f"(assignments/{assignment}/{assignment}.ipynb)")
-    assignment = assignment or found
-    if not declared:
+    assignment = assignment or assignment_of(nb, path)
+    fields = student_fields(nb)
+    if not declared and not (fields and _has_checks(assignment)):
         raise SubmissionError(f"{path} is not one of the course's notebooks (its metadata names no assignment): submit the "
                               "notebook you were given, assignments/<name>/<name>.ipynb, with your work in it")
-    fields = student_fields(nb)
+    if not declared:  # metadata lost on the way (an editor that drops it); the grader also goes by the file's name
+        nb.metadata.setdefault("coursekit", {})["assignment"] = assignment
     if not fields:
         raise SubmissionError(f"{path} has no name cell (STUDENT_NAME, STUDENT_ID) at its top: it is not the notebook you "
                               "were given, or the cell was deleted; copy your work into the course's notebook")
@@ -99,6 +102,16 @@ def validate(path: str | os.PathLike, assignment: str | None = None):
         raise SubmissionError(f"{path}: fill in {' and '.join(missing)} in the cell at the top of the notebook "
                               f'(for example STUDENT_NAME = "Ada Lovelace", STUDENT_ID = "s1234567"), save it, and submit again')
     return nb, assignment, fields
+
+
+def _has_checks(assignment: str) -> bool:
+    import importlib
+
+    try:
+        importlib.import_module(f"coursekit.checks.{assignment}")
+    except ModuleNotFoundError:
+        return False
+    return True
 
 
 def submit(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, assignment: str | None = None,
@@ -125,6 +138,11 @@ def submit(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, as
         raise FileExistsError(f"{dest} already exists; pass --force to replace it")
     tmp = dest.with_name(f".{dest.name}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.write(path, f"{assignment}/{assignment}.ipynb")
+        if nb.metadata.get("coursekit", {}).get("assignment") == read_notebook(path).metadata.get("coursekit", {}).get("assignment"):
+            z.write(path, f"{assignment}/{assignment}.ipynb")  # the file as the student saved it
+        else:  # its metadata restored: the assignment it is
+            import nbformat
+
+            z.writestr(f"{assignment}/{assignment}.ipynb", nbformat.writes(nb))
     os.replace(tmp, dest)
     return Submitted(dest, assignment, fields["STUDENT_NAME"], fields["STUDENT_ID"], results, notes)

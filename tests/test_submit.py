@@ -87,3 +87,19 @@ def test_code_that_does_not_run_stops_a_submission_unless_allowed(tmp_path, monk
 def test_zip_name_is_plain_ascii():
     assert zip_name("s 12/34", "Zoë Ñúñez-O'Brien") == "s_12_34_Zoe_Nunez-O_Brien.zip"
     assert zip_name("", "") == "submission.zip"
+
+
+def test_an_editor_that_drops_metadata_does_not_stop_a_submission(tmp_path):
+    """Some editors keep the cells but drop their metadata and the notebook's: the name cell is found by its
+    content, the assignment by the file's name, and the zip's notebook names its assignment again."""
+    path = _student(tmp_path)
+    nb = read_notebook(path)
+    nb.metadata.pop("coursekit")
+    for c in nb.cells:
+        c.metadata = {}
+    nbformat.write(nb, path)
+    res = submit(path, out_dir=tmp_path / "hand-in", run_checks=False)
+    assert res.assignment == "pixelrnn" and res.student_id == "s1234567"
+    with zipfile.ZipFile(res.zip_path) as z:
+        packed = nbformat.reads(z.read("pixelrnn/pixelrnn.ipynb").decode(), as_version=4)
+    assert packed.metadata["coursekit"]["assignment"] == "pixelrnn"
