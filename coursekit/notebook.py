@@ -7,6 +7,8 @@ Conventions every notebook of the kit follows (the graders and public checks rel
   comment lines (``coursekit.release.SOLUTION_MARKERS``).
 - Cells that train, plot or call the public checks carry a cell tag from ``SKIP_TAGS``:
   the graders import the student's definitions without running them.
+- In the other cells, too, the graders run the definitions and not the top-level work
+  (``extract_module``): a student's untagged experiment cell costs no points.
 """
 
 from __future__ import annotations

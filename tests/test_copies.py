@@ -171,6 +171,20 @@ def test_fresh_image_repeated_is_duplicates_not_copies(data, calibration):
     assert "repeat another sample exactly" in rep.message
 
 
+def test_distinct_samples_tell_low_diversity_from_copying(data, calibration):
+    """Greedy sampling repeats itself: with distinct=True each distinct image is judged once, so one image repeated is
+    low diversity (duplicate_rate), never "copying", even where it lies near a real image; distinct copies still are."""
+    refs = {"train": data["train"], "held-out": data["heldout"]}
+    near = data["pick"][:1].clone()
+    near[0, 0, :3] = (near[0, 0, :3] + 1) % len(data["palette"])  # a generated image that happens to lie near a real one
+    rep = find_copies(near.repeat(M, 1, 1), refs, data["palette"], calibration=calibration, distinct=True)
+    assert not rep.copying and rep.n_samples == 1 and rep.duplicate_rate == pytest.approx((M - 1) / M), rep.message
+    assert "1 distinct samples" in rep.message and "low diversity" in rep.message and "not copying the data" in rep.message
+    twice = torch.cat([data["pick"], data["pick"]])
+    rep = find_copies(twice, refs, data["palette"], calibration=calibration, distinct=True)
+    assert rep.copying and rep.n_samples == M and "far more often than fresh data" in rep.message, rep.message
+
+
 @pytest.mark.parametrize("kind", ["noise", "white", "one colour each"])
 def test_noise_and_flat_images_are_not_copies(data, calibration, kind):
     k = len(data["palette"])

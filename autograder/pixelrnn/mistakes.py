@@ -38,14 +38,44 @@ MISTAKES = {
                      "    noise = torch.rand(x.shape, generator=generator) < 0.03\n"
                      "    x[noise] = torch.randint(0, K, (int(noise.sum()),), generator=generator)\n"
                      "    return x.reshape(n, H, W).to(device)")],
-        "fails": ["test_generation.py::test_samples_not_copies"],
+        # on the graders' own small model its "samples" are also far less likely than real draws, at any temperature
+        "fails": ["test_generation.py::test_samples_not_copies", "test_generation.py::test_sample_uses_randomness",
+                  "test_generation.py::test_temperature"],
         "passes": ["test_generation.py::test_sample_shape_and_range", "test_training.py::test_training_reaches_threshold"],
         "message": "match reference images far more often than fresh data does",
     },
     "argmax_sampling": {  # generation without randomness
         "replace": [("if temperature == 0:", "if True:")],
-        "fails": ["test_generation.py::test_sample_uses_randomness", "test_generation.py::test_completion_varies"],
-        "passes": ["test_generation.py::test_sample_shape_and_range", "test_generation.py::test_completion_keeps_given_part"],
+        "fails": ["test_generation.py::test_sample_uses_randomness", "test_generation.py::test_completion_varies",
+                  "test_generation.py::test_temperature"],
+        # greedy samples repeat each other: low diversity, which is not copying the data
+        "passes": ["test_generation.py::test_sample_shape_and_range", "test_generation.py::test_completion_keeps_given_part",
+                   "test_generation.py::test_samples_not_copies"],
         "message": "do not take the argmax",
+    },
+    "no_train": {  # train() left unwritten: generation is graded on the graders' own model all the same
+        "replace": [("    ### BEGIN SOLUTION\n    device = torch.device(device) if device is not None else next(model.parameters()).device",
+                     "    raise NotImplementedError()\n    device = torch.device(device) if device is not None else next(model.parameters()).device")],
+        "fails": ["test_training.py::test_training_reaches_threshold"],
+        "passes": ["test_generation.py::test_sample_shape_and_range", "test_generation.py::test_sample_uses_randomness",
+                   "test_generation.py::test_temperature", "test_generation.py::test_samples_not_copies",
+                   "test_generation.py::test_completion_keeps_given_part", "test_generation.py::test_completion_varies"],
+        "message": "not implemented yet",
+    },
+    "completion_skips_known_pixels": {  # generate() starts the model at n_known: the LSTM never reads the known pixels
+        "replace": [("        logits, state = model.step(x, t, state)  # the LSTM must read the known pixels too\n        if t < n_known:\n            continue",
+                     "        if t < n_known:\n            continue\n        logits, state = model.step(x, t, state)")],
+        "fails": ["test_generation.py::test_completion_varies"],
+        "passes": ["test_generation.py::test_completion_keeps_given_part", "test_generation.py::test_sample_uses_randomness",
+                   "test_generation.py::test_samples_not_copies"],
+        "message": "the known ones included",
+    },
+    "generation_ignores_drawn_pixels": {  # the model is shown the empty canvas, never the pixels drawn so far
+        "replace": [("logits, state = model.step(x, t, state)", "logits, state = model.step(canvas, t, state)")],
+        "fails": ["test_generation.py::test_sample_uses_randomness", "test_generation.py::test_temperature",
+                  "test_generation.py::test_completion_varies"],
+        "passes": ["test_generation.py::test_sample_shape_and_range", "test_generation.py::test_completion_keeps_given_part",
+                   "test_generation.py::test_samples_not_copies"],
+        "message": "given the pixels drawn before it",
     },
 }

@@ -59,3 +59,61 @@ def check_logits(logits, n: int, t: int, k: int, what: str) -> torch.Tensor:
     assert tuple(logits.shape) == (n, t, k), f"{what}: the model returned logits of shape {tuple(logits.shape)}, expected {(n, t, k)}"
     assert bool(torch.isfinite(logits).all()), f"{what}: the model's logits are not all finite (NaN or inf): check for NaN during training"
     return logits
+
+
+# --- the graders' own small model, whose distribution is known --------------------------------------------
+# The generation graders test sample(), generate() and complete() on a model the grader supplies, so that they are
+# graded whatever the student's training did: the logits of pixel t are left[x[t-1]] + up[x[t-W]] (row K of each
+# table stands for "no such pixel": t = 0, or the first row). The worker builds it from the tables the grader sends
+# (probes.KnownModel); the grader computes log-likelihoods and its own draws here, from the same tables.
+KNOWN_SEED = 2027
+
+
+def known_tables(k: int, seed: int = KNOWN_SEED) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {"left": torch.randn(k + 1, k, generator=g) * 1.5, "up": torch.randn(k + 1, k, generator=g) * 1.5}
+
+
+def _neighbours(x: torch.Tensor, k: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(previous pixel, pixel above) of every position of x (n, T), K where there is none."""
+    n = len(x)
+    prev = torch.cat([torch.full((n, 1), k, dtype=torch.long), x[:, :-1]], 1)
+    above = torch.cat([torch.full((n, w), k, dtype=torch.long), x[:, :-w]], 1)
+    return prev, above
+
+
+def known_logits(tables: dict, x: torch.Tensor, w: int) -> torch.Tensor:
+    """(n, T, K) logits of the known model for sequences x (n, T)."""
+    k = tables["left"].shape[1]
+    prev, above = _neighbours(x.long(), k, w)
+    return tables["left"][prev] + tables["up"][above]
+
+
+def known_log_likelihood(tables: dict, x: torch.Tensor, w: int, start: int = 0) -> torch.Tensor:
+    """(n,) mean log-likelihood in nats per pixel of x (n, T) under the known model at temperature 1, over pixels start..T-1."""
+    lp = log_probs(known_logits(tables, x, w), x)
+    return lp[:, start:].mean(1)
+
+
+def known_draws(tables: dict, prefix: torch.Tensor, n_known: int, w: int, temperature: float, seed: int) -> torch.Tensor:
+    """The grader's own draws from the known model: prefix (n, T) with pixels n_known.. filled in at ``temperature``."""
+    k = tables["left"].shape[1]
+    g = torch.Generator().manual_seed(seed)
+    x = prefix.long().clone()
+    for t in range(n_known, x.shape[1]):
+        prev = x[:, t - 1] if t > 0 else torch.full((len(x),), k, dtype=torch.long)
+        above = x[:, t - w] if t >= w else torch.full((len(x),), k, dtype=torch.long)
+        probs = torch.softmax((tables["left"][prev] + tables["up"][above]).double() / temperature, -1)
+        x[:, t] = torch.multinomial(probs, 1, generator=g)[:, 0]
+    return x
+
+
+def known_fit(tables: dict, got: torch.Tensor, prefix: torch.Tensor, n_known: int, w: int, temperature: float,
+              draws: int = 8, seed: int = 11) -> dict:
+    """How likely the worker's draws ``got`` (n, T) are under the known model, against the grader's own draws from the
+    same prefixes at the same temperature: {"got", "want", "tolerance"} in nats per pixel (mean over images)."""
+    ours = torch.cat([known_draws(tables, prefix, n_known, w, temperature, seed + i) for i in range(draws)])
+    ll = known_log_likelihood(tables, ours, w, n_known)
+    se = float(ll.std()) / math.sqrt(len(got))
+    return {"got": float(known_log_likelihood(tables, got, w, n_known).mean()), "want": float(ll.mean()),
+            "tolerance": max(6 * se, 0.01)}

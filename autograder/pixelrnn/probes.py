@@ -131,3 +131,51 @@ def probe_complete(sub, config, k, w, state, images, n_known, temperature, sampl
     model = _restore(sub, config, k, w, state)
     g = torch.Generator().manual_seed(sample_seed)
     return {"completed": sub.complete(model, torch.as_tensor(images).long().clone(), n_known, temperature=temperature, generator=g)}
+
+
+# --- the graders' own small model ----------------------------------------------------------------
+class KnownModel(torch.nn.Module):
+    """A model the grader supplies, to test generation apart from training: the logits of pixel t are
+    left[x[t-1]] + up[x[t-W]] (row K: no such pixel). It has the models' interface: forward(x) (B, T, K) and
+    step(x, t, state) -> (logits (B, K), state); the tables come from the grader, which judges the draws in its
+    own process."""
+
+    def __init__(self, left, up, width):
+        super().__init__()
+        self.left = torch.nn.Parameter(torch.as_tensor(left).float(), requires_grad=False)  # (K + 1, K)
+        self.up = torch.nn.Parameter(torch.as_tensor(up).float(), requires_grad=False)
+        self.K, self.width, self.hidden = self.left.shape[1], width, 1
+        self.height = width
+
+    def forward(self, x):
+        x = x.argmax(-1) if x.is_floating_point() else x.long()
+        b = len(x)
+        prev = torch.cat([torch.full((b, 1), self.K, dtype=torch.long, device=x.device), x[:, :-1]], 1)
+        above = torch.cat([torch.full((b, self.width), self.K, dtype=torch.long, device=x.device), x[:, : -self.width]], 1)
+        return self.left[prev] + self.up[above]
+
+    def step(self, x, t, state=None):
+        """Like an LSTM, it must be fed every step from t = 0, with the state the previous step returned: otherwise
+        it has lost track, and its logits are all zero (a uniform distribution) from there on, which the grader's
+        measurements see."""
+        b = len(x)
+        none = torch.full((b,), self.K, dtype=torch.long, device=x.device)
+        prev = x[:, t - 1].long() if t > 0 else none
+        above = x[:, t - self.width].long() if t >= self.width else none
+        seen = 0 if state is None else int(state[0][0])
+        logits = self.left[prev] + self.up[above]
+        if seen != t:  # a step was skipped (or a state lost): from here on it has lost track for good
+            return torch.zeros_like(logits), (torch.full((1,), -1),)
+        return logits, (torch.full((1,), t + 1),)
+
+
+def probe_known_sample(sub, tables, w, h, n, temperature, sample_seed):
+    model = KnownModel(tables["left"], tables["up"], w).eval()
+    g = torch.Generator().manual_seed(sample_seed)
+    return {"samples": sub.sample(model, n, h, w, temperature=temperature, generator=g)}
+
+
+def probe_known_complete(sub, tables, w, images, n_known, temperature, sample_seed):
+    model = KnownModel(tables["left"], tables["up"], w).eval()
+    g = torch.Generator().manual_seed(sample_seed)
+    return {"completed": sub.complete(model, torch.as_tensor(images).long().clone(), n_known, temperature=temperature, generator=g)}

@@ -116,7 +116,8 @@ def _load(path: str, name: str, tolerant: bool = False) -> types.ModuleType:
     """Run the file at ``path`` as module ``name``.
 
     ``tolerant`` (the student's code): its top-level statements run one by one, and one that fails does not stop
-    the others: what depends on it fails in its own tests, saying why (``_problem_for``). The statements the
+    the others: what depends on it fails in its own tests, saying why (``_problem_for``). SystemExit still stops
+    the loading (the code asked to stop: every test says so). The statements the
     extraction marked as timed (``coursekit.notebook``: assignments that call something) get a CPU budget each and
     are left out when they take longer. A file that is not valid Python fails as a whole."""
     import ast
@@ -163,10 +164,12 @@ def _load(path: str, name: str, tolerant: bool = False) -> types.ModuleType:
                     left -= (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
             else:
                 exec(code, mod.__dict__)
+        except SystemExit:
+            raise  # sys.exit() hidden in a definition or an assignment: the code asked to stop, it fails to load
         except _Overran:
             _LOAD_PROBLEMS.append((first, stmt.end_lineno, names, f"it took longer than the {budget:g} s of CPU time grading gives "
                                    "a top-level statement that calls something (training at the top level?), so it was stopped"))
-        except BaseException as e:  # noqa: BLE001 - anything the student's top level raises, SystemExit included
+        except BaseException as e:  # noqa: BLE001 - anything else the student's top level raises
             _LOAD_PROBLEMS.append((first, stmt.end_lineno, names, "it raised " + _describe(e, path)))
     return mod
 

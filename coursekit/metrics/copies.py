@@ -448,7 +448,8 @@ def _message(r: dict) -> str:
     ways = [f"its {' or '.join(mir[x] for x in r['mirrors'])} mirror image"] if r["mirrors"] else []
     if r["shifts"]:
         ways.append(f"a shift of it by up to {r['shifts']} pixels")
-    text = (f"{k} of {m} samples ({pct(k / max(1, m))}) are within the distance that separates distinct real images "
+    of = f"{m} distinct samples" if r.get("distinct") else f"{m} samples"
+    text = (f"{k} of {of} ({pct(k / max(1, m))}) are within the distance that separates distinct real images "
             f"from a reference image ({' or '.join(r['splits'])}){', or ' + ' or '.join(ways) if ways else ''}: "
             f"{r['n_whole']} as whole images, {r['n_changed']} apart from scattered changed pixels, {r['n_half']} in one half")
     if k:
@@ -458,14 +459,19 @@ def _message(r: dict) -> str:
              f"copying from {r['crit']} flagged samples ({pct(r['crit'] / max(1, m))}) on")
     text += (": these samples match reference images far more often than fresh data does." if r["copying"]
              else ": no sign of copying.")
-    text += (f" Separately, {pct(r['dup'])} of the samples repeat another sample exactly (low diversity, which is not "
-             "copying the data)." if r["dup"] > 0 else " No sample repeats another exactly.")
+    if r.get("distinct") and r["dup"] > 0:
+        text += (f" Separately, {pct(r['dup'])} of the {r['m_all']} samples repeat another sample exactly: low diversity "
+                 "(greedy sampling, a collapsed generator), which is measured on its own and is not copying the data; "
+                 "each distinct image was compared once.")
+    else:
+        text += (f" Separately, {pct(r['dup'])} of the samples repeat another sample exactly (low diversity, which is not "
+                 "copying the data)." if r["dup"] > 0 else " No sample repeats another exactly.")
     return text
 
 
 def find_copies(samples, references, palette, calibration: CopyCalibration | None = None, shifts: int = SHIFTS,
                 mirrors=MIRRORS, tolerance: float = TOLERANCE, shortlist: int = SHORTLIST, quantile: float = QUANTILE,
-                min_share: float = MIN_SHARE, alpha: float = ALPHA, margin: float = MARGIN) -> CopyReport:
+                min_share: float = MIN_SHARE, alpha: float = ALPHA, margin: float = MARGIN, distinct: bool = False) -> CopyReport:
     """Which samples reproduce a reference image, whole, mirrored, shifted, with scattered pixels changed, or in half?
 
     samples (M, H, W) palette indices; references {split name: (N, H, W)} (the training AND the
@@ -474,6 +480,10 @@ def find_copies(samples, references, palette, calibration: CopyCalibration | Non
     shortlist); None measures it here on the references themselves (leave-one-out), which costs
     about as much as comparing len(references) samples.
     Returns a CopyReport; ``copying`` = at least ``critical_count(M, base_rate_upper)`` samples flagged.
+    distinct: compare each distinct sample once (the report's per-sample fields are then of the distinct samples,
+    in order of first appearance, and M their number): samples that repeat each other (greedy sampling, a
+    collapsed generator) are low diversity, reported as ``duplicate_rate`` of all the samples, and one repeated
+    image that happens to lie near a real one does not make a set "copying".
     """
     from .diversity import duplicate_rate
 
@@ -489,6 +499,13 @@ def find_copies(samples, references, palette, calibration: CopyCalibration | Non
         raise ValueError(f"the calibration was measured with {calibration.settings}, find_copies was asked for {settings}: "
                          "calibrate with the same settings")
     s_idx = torch.as_tensor(np.asarray(samples) if not torch.is_tensor(samples) else samples.cpu()).long()
+    m_all = len(s_idx)
+    dup = duplicate_rate(s_idx) if m_all else 0.0
+    if distinct and m_all:
+        first: dict = {}
+        for i, row in enumerate(s_idx.reshape(m_all, -1)):
+            first.setdefault(row.numpy().tobytes(), i)
+        s_idx = s_idx[sorted(first.values())]
     m = len(s_idx)
     names = list(refs)
     r_idx = [torch.as_tensor(np.asarray(refs[n]) if not torch.is_tensor(refs[n]) else refs[n].cpu()).long() for n in names]
@@ -524,8 +541,7 @@ def find_copies(samples, references, palette, calibration: CopyCalibration | Non
     crit = critical_count(m, calibration.base_rate_upper, min_share, alpha, margin)
     n_copy = int(copy.sum())
     copying = bool(m and n_copy >= crit)
-    dup = duplicate_rate(s_idx) if m else 0.0
-    text = _message({"m": m, "k": n_copy, "quantile": calibration.quantile, "mirrors": tuple(mirrors), "shifts": shifts,
+    text = _message({"m": m, "m_all": m_all, "distinct": distinct, "k": n_copy, "quantile": calibration.quantile, "mirrors": tuple(mirrors), "shifts": shifts,
                      "splits": names, "n_whole": int(flags["whole"].sum()), "n_changed": int(flags["changed_area"].sum()),
                      "n_half": int(flags["half"].sum()), "by_split": by_split, "n_exact": int(exact.sum()),
                      "base": calibration.base_rate, "crit": crit, "copying": copying, "dup": dup})
@@ -594,11 +610,11 @@ def course_copy_calibration(ds=None) -> CopyCalibration:
     return _COURSE_CAL[key]
 
 
-def course_copies(samples, ds=None) -> CopyReport:
+def course_copies(samples, ds=None, distinct: bool = False) -> CopyReport:
     """``find_copies`` of samples (M, H, W) against the course data set's training AND held-out images, with the
-    stored thresholds: what every grader's copy check uses (in the grader's process)."""
+    stored thresholds: what every grader's copy check uses (in the grader's process). ``distinct``: see find_copies."""
     from ..data.course import course_dataset
 
     ds = ds if ds is not None else course_dataset()
     return find_copies(torch.as_tensor(samples).long(), {"training": ds.tensors("train")[0], "held-out": ds.tensors("test")[0]},
-                       ds.palette, calibration=course_copy_calibration(ds))
+                       ds.palette, calibration=course_copy_calibration(ds), distinct=distinct)

@@ -94,8 +94,17 @@ def attack_notebook(attack: Attack, bases: dict, token: str, host_ns: dict[str, 
     from nbformat.v4 import new_code_cell
 
     nb = nbformat.reads(nbformat.writes(bases[attack.base]), as_version=4)
-    nb.cells.append(new_code_cell(attack.source(token, host_ns)))
+    nb.cells.append(new_code_cell(at_definition(attack.source(token, host_ns))))
     return nb
+
+
+def at_definition(code: str) -> str:
+    """The attack's code, run while a function is being defined (in a default argument), in the module's globals:
+    exactly what it would do at the top level. Grading runs a notebook's definitions and leaves its top-level work
+    out (``coursekit.notebook.extract_module``), which is no defence: a cheater hides the work where definitions run
+    it, and so does the suite, so that every attack still meets the sandbox in full."""
+    return ("def _cheat_at_definition(_=exec(compile(" + repr(code) + ", '<attack>', 'exec'), globals())):\n"
+            "    pass\n")
 
 
 # --- judging --------------------------------------------------------------------------------------
