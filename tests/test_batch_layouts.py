@@ -126,6 +126,8 @@ def test_notebooks_that_name_no_assignment_or_too_many_are_said(tmp_path):
     _nb(tmp_path / "s" / "ann" / "notes.ipynb", None)
     _nb(tmp_path / "s" / "ben" / "toy.ipynb")
     _nb(tmp_path / "s" / "ben" / "toy" / "toy.ipynb")  # nbgrader's slot wins over the loose copy
+    _nb(tmp_path / "s" / "dee" / "toy.ipynb")
+    _nb(tmp_path / "s" / "dee" / "old" / "toy.ipynb")  # an older copy deeper down: the top one is taken
     _nb(tmp_path / "s" / "cat" / "toy (1).ipynb")
     _nb(tmp_path / "s" / "cat" / "toy_final.ipynb")
     found = discover([tmp_path / "s"], KNOWN, known=KNOWN)
@@ -134,6 +136,8 @@ def test_notebooks_that_name_no_assignment_or_too_many_are_said(tmp_path):
                                 "name each notebook after its assignment (second.ipynb or toy.ipynb)")
     [ben] = [s for s in found.submissions if s.student == "ben"]
     assert ben.notebook.relative_to(tmp_path).as_posix() == "s/ben/toy/toy.ipynb"
+    [dee] = [s for s in found.submissions if s.student == "dee"]
+    assert dee.notebook.relative_to(tmp_path).as_posix() == "s/dee/toy.ipynb" and not dee.problem
     [cat] = [s for s in found.submissions if s.student == "cat"]
     assert cat.notebook is None and cat.problem.startswith("found several notebooks for toy in cat/")
 
@@ -297,8 +301,17 @@ def test_an_output_in_the_older_layout_is_graded_again_and_said(kit, tmp_path):
     assert any("in the layout before feedback/ and staff/" in m and "graded again" in m for m in said)
 
 
-def test_smoke_note_only_for_smoke_pictures(tmp_path):
-    report = {"student": "s", "assignment": "toy", "notebook": None, "profile": "full", "isolation": "bubblewrap", "device": "cpu",
-              "versions": {"torch": "2"}, "points": 0, "max_points": 1, "problem": "", "total_seconds": 1.0, "tests": []}
-    write_feedback(report, tmp_path / "f.html", tmp_path)
-    assert SMOKE_NOTE not in (tmp_path / "f.html").read_text()
+def test_smoke_note_only_for_the_students_smoke_pictures(tmp_path):
+    from matplotlib.figure import Figure
+
+    Figure(figsize=(0.2, 0.2)).savefig(tmp_path / "pic.png")
+    test = {"id": "t::a", "name": "A", "points": 0, "max_points": 1, "passed": False, "details": True, "message": "m",
+            "attachments": [{"title": "your samples", "file": "pic.png"}]}
+    report = {"student": "s", "assignment": "toy", "notebook": None, "profile": "smoke", "isolation": "bubblewrap", "device": "cpu",
+              "versions": {"torch": "2"}, "points": 0, "max_points": 1, "problem": "", "total_seconds": 1.0, "tests": [test]}
+    esc = SMOKE_NOTE.replace("'", "&#x27;")
+    for profile, attachments, shown in (("smoke", test["attachments"], True), ("full", test["attachments"], False), ("smoke", [], False)):
+        write_feedback({**report, "profile": profile, "tests": [{**test, "attachments": attachments}]}, tmp_path / "f.html", tmp_path)
+        page = (tmp_path / "f.html").read_text()
+        assert (esc in page) is shown, (profile, attachments)
+        assert ("<figcaption>your samples</figcaption>" in page) is bool(attachments)

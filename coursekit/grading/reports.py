@@ -166,9 +166,9 @@ def write_feedback(report: dict, path: Path, artifacts: Path) -> None:
             p = artifacts / name
             if name and p.is_file() and not p.is_symlink():
                 pics.append(f'<figure>{_img(p)}<figcaption>{esc(_student_caption(a.get("title", "")))}</figcaption></figure>')
+    smoke = f'<p class="note">{esc(SMOKE_NOTE)}</p>' if report.get("profile") == "smoke" and pics else ""  # of the student's
     for p in reference_pictures(report["assignment"]):
         pics.append(f'<figure>{_img(p)}<figcaption>{esc(reference_caption(p.stem))}</figcaption></figure>')
-    smoke = f'<p class="note">{esc(SMOKE_NOTE)}</p>' if report.get("profile") == "smoke" and pics else ""
     problem = f'<p class="problem">{esc(cap(report["problem"]))}</p>' if report.get("problem") else ""
     if not sandboxed(report):
         problem += (f'<p class="problem">This submission was graded without the sandbox (isolation: {esc(str(report.get("isolation")))}'

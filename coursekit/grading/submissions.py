@@ -216,9 +216,16 @@ class _Candidate:
     notebook: Path
     assignment: str | None  # what it is taken for
     rank: int  # 0: nbgrader's slot A/A.ipynb, 1: A.ipynb, 2: another notebook in A/, 3: its metadata, 4: a name like alice_A
+    depth: int = 0  # folders between the student's folder and it: of two equal clues, the shallower wins
 
 
 def _candidate(nb: Path, folder: Path, known: list[str]) -> _Candidate:
+    c = _clue(nb, folder, known)
+    c.depth = len(nb.relative_to(folder).parts)
+    return c
+
+
+def _clue(nb: Path, folder: Path, known: list[str]) -> _Candidate:
     rel = nb.relative_to(folder).parts
     slot = next((a for a in known if len(rel) >= 2 and rel[-2].lower() == a.lower()), None)
     if slot is not None:
@@ -253,8 +260,8 @@ def _student_entries(student: str, notebooks: list[Path], base: Path, source: Pa
     handed_in = {c.assignment for c in cands if c.assignment}
     slots = [a for a in scope if own_folder and (base / a).is_dir() and not (base / a).is_symlink()]
     for a in scope:
-        mine = sorted((c for c in cands if c.assignment == a), key=lambda c: (c.rank, str(c.notebook)))
-        if mine and (len(mine) == 1 or mine[0].rank < mine[1].rank):
+        mine = sorted((c for c in cands if c.assignment == a), key=lambda c: (c.rank, c.depth, str(c.notebook)))
+        if mine and (len(mine) == 1 or (mine[0].rank, mine[0].depth) < (mine[1].rank, mine[1].depth)):
             entries.append(Submission(student, a, mine[0].notebook, source))
         elif mine:
             names = ", ".join(c.notebook.relative_to(base).as_posix() for c in mine[:5])
