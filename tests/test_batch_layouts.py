@@ -315,3 +315,17 @@ def test_smoke_note_only_for_the_students_smoke_pictures(tmp_path):
         page = (tmp_path / "f.html").read_text()
         assert (esc in page) is shown, (profile, attachments)
         assert ("<figcaption>your samples</figcaption>" in page) is bool(attachments)
+
+
+def test_the_grade_command_says_what_it_found_and_where_things_are(graded, kit, tmp_path, capsys):
+    subs, _, _, _ = graded
+    out = tmp_path / "out"
+    args = ["grade", str(subs), "-o", str(out), "-a", "second", "-j", "2", "--profile", "smoke"]
+    assert cli.main(args + ([] if strong_isolation_available() else ["--insecure"])) == 0
+    printed = capsys.readouterr().out
+    assert "found 3 student(s); submissions: second 3" in printed  # carol's corrupt zip is her grade for 'second'
+    assert "carol (second): the zip could not be opened: carol.zip" in printed
+    assert f"for the students (only this folder): {out / 'feedback'}/<folder>/" in printed and f"staff only: {out / 'staff'}" in printed
+    rows = _rows(out)
+    assert sorted(rows) == ["alice", "bob", "carol"] and "toy" not in rows["alice"]  # -a second: only its column
+    assert float(rows["carol"]["second"]) == 0 and rows["carol"]["problem"].startswith("the zip could not be opened")
