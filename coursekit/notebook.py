@@ -190,7 +190,7 @@ class Extracted:
 
         out = _TRANSLATE["named"].sub(lambda m: f"`{m.group(1)}`, " + cell_line(m, int(m.group(2)), f"line {m.group(2)}"), message)
         out = _TRANSLATE["file"].sub(lambda m: cell_line(m, int(m.group(1)), m.group(0)), out)
-        out = _TRANSLATE["of"].sub(lambda m: (f"{self.describe(int(m.group(1)))} (in `{m.group(2)}`)" if self.describe(int(m.group(1)))
+        out = _TRANSLATE["of"].sub(lambda m: (f"in `{m.group(2)}`, {self.describe(int(m.group(1)))}" if self.describe(int(m.group(1)))
                                                 else m.group(0)), out)
         for pattern in (_TRANSLATE["undefined"], _TRANSLATE["nameerror"]):
             m = pattern.search(out)

@@ -70,7 +70,7 @@ def test_messages_name_the_notebooks_cells():
         "NameError: boom (in `sample`, cell 3 (answer cell `generate`), line 4: return ...)"
     assert e.translate(f"SyntaxError: invalid syntax (submission.py, line {line})") == \
         "SyntaxError: invalid syntax (cell 3 (answer cell `generate`), line 4)"
-    assert e.translate(f"raised ValueError: x (line {line} of sample)").startswith("raised ValueError: x (cell 3 (answer cell `generate`), line 4 (in `sample`))")
+    assert e.translate(f"raised ValueError: x (line {line} of sample)") == "raised ValueError: x (in `sample`, cell 3 (answer cell `generate`), line 4)"
     assert e.translate("line 9999 of sample, `f`, line 9999") == "line 9999 of sample, `f`, line 9999"  # not the module's: kept
     msg = e.translate("`complete` is not defined in your notebook: keep the names the notebook gives (was it renamed?)")
     assert "`complete` is made only by top-level work at cell 4, lines 1-2: `for name in ['complete']:`" in msg
@@ -157,3 +157,21 @@ def test_errors_point_into_the_notebook(toy_batch):
     msg = toy_batch["bug_in_function"]["tests"][0]["message"]
     assert "NameError: name 'undefined_thing' is not defined (in `one_hot_pixels`, cell 1, line 5:" in msg, msg
     assert "submission.py" not in msg
+
+
+def test_coursekit_check_names_cells_and_skipped_work(tmp_path):
+    """`coursekit check` on a solution with untagged experiments and a broken redefinition: the endless loop is left out
+    (a note says so), and the failure points into the notebook's cell and line."""
+    from coursekit.checks.runner import check_notebook
+
+    nb = read_notebook(paths.solutions_dir() / "pixelrnn" / "pixelrnn.ipynb")
+    nb.cells += [new_code_cell("while True:\n    pass"),
+                 new_code_cell("# my experiment\ndef one_hot_pixels(x, K):\n    y = x + undefined_thing\n    return y")]
+    path = tmp_path / "pixelrnn.ipynb"
+    nbformat.write(nb, path)
+    notes = []
+    results = check_notebook(path, notes=notes, timeout=600)
+    n = len(nb.cells)
+    assert any(f"cell {n - 1}, lines 1-2 (`while True:`) was not run in grading" in x for x in notes), notes
+    one_hot = next(r for r in results if r.name == "one hot")
+    assert not one_hot.passed and f"(in `one_hot_pixels`, cell {n}, line 3)" in one_hot.message, one_hot.message
