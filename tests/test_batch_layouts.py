@@ -329,3 +329,11 @@ def test_the_grade_command_says_what_it_found_and_where_things_are(graded, kit, 
     rows = _rows(out)
     assert sorted(rows) == ["alice", "bob", "carol"] and "toy" not in rows["alice"]  # -a second: only its column
     assert float(rows["carol"]["second"]) == 0 and rows["carol"]["problem"].startswith("the zip could not be opened")
+
+
+def test_what_was_found_is_printed_without_control_characters(tmp_path):
+    (tmp_path / "class" / "\x1b[31mred").mkdir(parents=True)
+    (tmp_path / "class" / "\x1b[31mred" / "x.txt").write_text("")
+    _nb(tmp_path / "class" / "ok.ipynb")
+    summary = discover([tmp_path / "class"], KNOWN, known=KNOWN).summary()
+    assert "\x1b" not in summary and "?[31mred: found no notebook" in summary

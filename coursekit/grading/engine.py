@@ -435,6 +435,8 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
 def _drop_withdrawn(out: Path, found, say) -> None:
     """Remove the reports (and feedback) of assignments a student found now no longer hands in: a grade of a
     notebook that is gone must not stay in the gradebook."""
+    from .reports import plain
+
     handed_in = {(s.folder, s.assignment) for s in found.submissions}
     for st in found.students:
         for a in found.scope:
@@ -442,7 +444,7 @@ def _drop_withdrawn(out: Path, found, say) -> None:
             if (st.folder, a) not in handed_in and (staff / "report.json").is_file():
                 shutil.rmtree(staff, ignore_errors=True)
                 shutil.rmtree(layout.feedback_dir(out, st.folder, a), ignore_errors=True)
-                say(f"{st.student}: {a} is no longer among the inputs; its earlier report and feedback were removed")
+                say(f"{plain(st.student, 60)}: {a} is no longer among the inputs; its earlier report and feedback were removed")
 
 
 def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str] | None = None, jobs: int = 1,

@@ -1,7 +1,9 @@
-"""What grading produces for people: a gradebook, Gradescope results, and a feedback page per student.
+"""What grading produces for people: Gradescope results and a feedback page per submission (the gradebook and the
+instructor's summaries are built in ``gradebook``, from the complete reports ``collect_reports`` finds).
 
 Feedback shows test names, points and the graders' messages (hidden where the rubric says
-``details: false``) and pictures: never grader code or expected values.
+``details: false``), in the rubric's order, and pictures captioned in plain words: never grader code
+or expected values.
 
 Much of what these files hold was written by students (their names, file names, the text of
 their exceptions), so every such string is escaped where it lands: HTML-escaped in the

@@ -350,12 +350,14 @@ class Found:
 
     def summary(self) -> str:
         """A few lines for the instructor, printed before grading."""
+        from .reports import plain  # students' names and files: no control characters on the terminal
+
         per = {a: sum(1 for s in self.submissions if s.assignment == a) for a in self.scope}
         lines = [f"found {len(self.students)} student(s); submissions: "
                  + ", ".join(f"{a} {n}" for a, n in per.items())]
-        lines += [f"  {display_text(s.student)}: {s.problem}" for s in self.students if s.problem]
+        lines += [f"  {plain(s.student, 60)}: {plain(s.problem, 300)}" for s in self.students if s.problem]
         bad = [s for s in self.submissions if s.problem]
-        lines += [f"  {display_text(s.student)} ({s.assignment}): {s.problem}" for s in bad[:20]]
+        lines += [f"  {plain(s.student, 60)} ({s.assignment}): {plain(s.problem, 300)}" for s in bad[:20]]
         if len(bad) > 20:
             lines.append(f"  ... and {len(bad) - 20} more problems")
         return "\n".join(lines)
