@@ -18,6 +18,8 @@ def _prune_stale_reports(grades: Path, current: set[tuple[str, str]]) -> None:
 
     from .grading import layout
 
+    for report in layout.old_layout_reports(grades):  # the demo's own output of kits before feedback/ and staff/
+        shutil.rmtree(report.parent.parent, ignore_errors=True)
     for report in layout.report_paths(grades):
         student, assignment = report.parent.parent.name, report.parent.name
         if (student, assignment) not in current:
