@@ -61,6 +61,12 @@ def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, 
     for name in drift:
         log(f"DRIFT: assignments/{name} is out of date with solutions/{name} (run `coursekit release --force`)")
     problems += len(drift)
+    if (out / "release").is_dir() and release.read_manifest(out / "release") is None:
+        # a release an older kit wrote here, without the list of its files: out/demo is the demo's own folder
+        import shutil
+
+        log(f"  removing {out / 'release'}: an older demo's release, written before releases listed their files")
+        shutil.rmtree(out / "release")
     release.build_release(out / "release", force=True, log=lambda m: log("  " + m))
 
     import shutil
