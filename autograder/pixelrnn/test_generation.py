@@ -21,7 +21,7 @@ def known(data) -> dict:
 
 def _samples(probe, known, n, temperature=1.0, sample_seed=0):
     out = probe("known_sample", tables=known["tables"], w=known["w"], h=known["h"], n=n, temperature=temperature, sample_seed=sample_seed)
-    s = out["samples"]
+    s = out.get("samples") if isinstance(out, dict) else None  # the worker's answer: anything at all
     assert torch.is_tensor(s), f"sample() should return a tensor of colour indices, got {type(s).__name__}"
     return s
 
@@ -122,7 +122,7 @@ def _complete(probe, known, data, n_known, sample_seed, n=6):
     images = images.reshape(n, h, w)
     out = probe("known_complete", tables=known["tables"], w=known["w"], images=images, n_known=n_known, temperature=1.0,
                 sample_seed=sample_seed)
-    c = out["completed"]
+    c = out.get("completed") if isinstance(out, dict) else None
     assert torch.is_tensor(c), f"complete() should return a tensor of colour indices, got {type(c).__name__}"
     return c
 
@@ -136,7 +136,8 @@ def test_completion_keeps_given_part(probe, known, data, credit):
         if not credit.part(0.5, tuple(out.shape) == (6, H, W), f"complete should return images of shape {(6, H, W)}, got {tuple(out.shape)}"):
             continue
         flat = out.reshape(6, T)
-        credit.part(1, torch.equal(flat[:, :n_known], given[:, :n_known]), f"complete(..., n_known={n_known}) changed some of the first {n_known} pixels; keep them as given")
+        credit.part(1, not flat.is_floating_point() and torch.equal(flat[:, :n_known].long(), given[:, :n_known]),
+                    f"complete(..., n_known={n_known}) changed some of the first {n_known} pixels; keep them as given")
         credit.part(0.5, int(flat.min()) >= 0 and int(flat.max()) < K, "completed pixels should be colour indices in 0..K-1")
 
 
