@@ -75,7 +75,7 @@ def strip_magics(source: str) -> str:
     if source.lstrip().startswith("%%"):
         return ""
     keep = []
-    for line in source.splitlines():
+    for line in source_lines(source):
         if _MAGIC.match(line) or _HELP.match(line):
             keep.append("# (removed IPython-only line) " + line.strip())
         else:
@@ -134,6 +134,13 @@ class Skipped:
             need = f" `{self.detail}`," if self.detail else ""
             return f"{self.where()} ({what}) was not run in grading: it reads{need} a name made only by top-level work that grading skips"
         return f"{self.where()} ({what}) was not run in grading: top-level work (calls, loops, training, plots, prints) is skipped"
+
+
+def source_lines(src: str) -> list[str]:
+    """The lines of Python source as Python counts them (\\n, \\r\\n, \\r; not str.splitlines, which also splits at
+    form feeds and Unicode line separators that may sit inside a string)."""
+    lines = re.split(r"\r\n|\r|\n", src)
+    return lines[:-1] if len(lines) > 1 and lines[-1] == "" else lines
 
 
 def _short(text: str, n: int = 60) -> str:
@@ -334,13 +341,13 @@ def extract_module(nb, skip_tags: tuple[str, ...] = SKIP_TAGS) -> Extracted:
             continue
         gid = grade_id(cell)
         gid = gid if gid and re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", gid) else None
-        cells.append((i, gid, src.splitlines()))
+        cells.append((i, gid, source_lines(src)))
         try:
             tree = ast.parse(src)
         except (SyntaxError, ValueError) as e:  # ValueError: a null byte
             syntax[i] = f"{type(e).__name__} at line {getattr(e, 'lineno', '?')}: {getattr(e, 'msg', str(e))}"[:200]
             continue
-        lines = src.splitlines()
+        lines = source_lines(src)
         for st in tree.body:
             first = min([st.lineno] + [d.lineno for d in getattr(st, "decorator_list", [])])
             binds, loads = _names(st)
@@ -430,7 +437,7 @@ def parse_extracted(code: str) -> Extracted:
     """The line map and the skipped statements of a module ``extract_module`` wrote, read back from its header
     lines (a .py handed in as such has none: its lines are its own). The headers are walked from the top, each
     saying how many lines its cell has, so a line inside a cell is never taken for a header."""
-    lines = code.splitlines()
+    lines = source_lines(code)
     where: list = []
     grade_ids: dict = {}
     skipped: list[Skipped] = []

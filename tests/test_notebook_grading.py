@@ -175,3 +175,13 @@ def test_coursekit_check_names_cells_and_skipped_work(tmp_path):
     assert any(f"cell {n - 1}, lines 1-2 (`while True:`) was not run in grading" in x for x in notes), notes
     one_hot = next(r for r in results if r.name == "one hot")
     assert not one_hot.passed and f"(in `one_hot_pixels`, cell {n}, line 3)" in one_hot.message, one_hot.message
+
+
+def test_lines_are_counted_as_python_counts_them():
+    """A form feed or a Unicode line separator inside a string is no line break for Python: nor for the map."""
+    nb = _nb('a = "x\u2028y\x0cz"\nprint(a)\ndef f():\n    return a', "b = 2\r\nprint(b)")
+    e = extract_module(nb)
+    ns = {}
+    exec(compile(e.code, "submission.py", "exec"), ns)
+    assert ns["f"]() == "x\u2028y\x0cz" and ns["b"] == 2
+    assert parse_extracted(e.code).where == e.where and e.describe(e.code.split("\n").index("    return a") + 1) == "cell 2, line 4"
