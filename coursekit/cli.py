@@ -113,7 +113,10 @@ def _cmd_release(args) -> int:
 def _cmd_check(args) -> int:
     from .checks.runner import check_notebook
 
-    results = check_notebook(args.notebook, args.assignment, timeout=args.timeout)
+    notes: list[str] = []
+    results = check_notebook(args.notebook, args.assignment, timeout=args.timeout, notes=notes)
+    for n in notes:  # what grading leaves out of the notebook (top-level work, cells that are not valid Python)
+        print(f"[NOTE] {n}")
     for r in results:
         print(r.line())
     n_ok = sum(r.passed for r in results)
