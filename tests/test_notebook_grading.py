@@ -138,12 +138,29 @@ def toy_batch(tmp_path_factory):
                               progress=False)
     finally:
         mp.undo()
-    return {r["student"]: r for r in reports}
+    return {**{r["student"]: r for r in reports}, "_out": out}
 
 
 def test_experiment_cells_cost_no_points(toy_batch):
     r = toy_batch["experiments"]
     assert r["points"] == r["max_points"] == 4, [t["message"] for t in r["tests"]]
+
+
+def test_the_student_reads_what_was_not_run(toy_batch):
+    """The report, the feedback page and Gradescope's output name the cells grading left out, escaped."""
+    import html
+    import json
+
+    from coursekit.grading import layout
+
+    r = toy_batch["experiments"]
+    notes = " | ".join(r["notes"])
+    assert "cell 4" in notes and "while True:" in notes and "cell 6" in notes, notes
+    fb = layout.feedback_dir(toy_batch["_out"], r["folder"], r["assignment"])
+    page = (fb / "feedback.html").read_text(encoding="utf-8")
+    assert "Not run in grading" in page and html.escape(r["notes"][0]) in page
+    assert "Not run in grading" in json.loads((fb / "results.json").read_text())["output"]
+    assert not toy_batch["bug_in_function"]["notes"]
 
 
 def test_a_definition_made_only_by_top_level_work_gets_a_clear_message(toy_batch):

@@ -410,6 +410,8 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
             "max_points": round(sum(t["max_points"] for t in tests), 4),
             "tests": tests,
             "problem": cap(results.get("problem", "")),
+            # what grading left out of the notebook (top-level work, cells that do not parse), for the student
+            "notes": [cap(n, 500) for n in (results.get("notes") or [])[:50] if isinstance(n, str)],
             "grader_seconds": round(grader_seconds, 3),
             "test_seconds": round(sum(float(t.get("seconds", 0.0)) for t in tests), 3),
             "total_seconds": round(time.monotonic() - t0, 3),

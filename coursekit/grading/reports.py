@@ -105,6 +105,8 @@ def write_gradescope(report: dict, path: Path) -> None:
         tests.append({"name": cap(t["name"], 200), "score": t["points"], "max_score": t["max_points"], "output": cap(out),
                       "visibility": "visible"})
     output = report["problem"] or f"graded with the {report['profile']} profile on {report['device']}"
+    if report.get("notes"):
+        output += "\nNot run in grading (it cannot cost you points):\n" + "\n".join(f"- {n}" for n in report["notes"])
     if not sandboxed(report):
         output += f" (graded without the sandbox: isolation {report.get('isolation')})"
     data = {
@@ -175,6 +177,10 @@ def write_feedback(report: dict, path: Path, artifacts: Path) -> None:
     if not sandboxed(report):
         problem += (f'<p class="problem">This submission was graded without the sandbox (isolation: {esc(str(report.get("isolation")))}'
                     f'{", --insecure" if report.get("insecure") else ""}): its code ran with limits only.</p>')
+    if report.get("notes"):
+        items = "".join(f"<li>{esc(cap(n, 500))}</li>" for n in report["notes"])
+        problem += (f'<div class="note"><p>Not run in grading: your own experiments (top-level work) cannot cost you points, '
+                    f"and what the graders need is defined with def, class, import or an assignment.</p><ul>{items}</ul></div>")
     notebook = Path(report["notebook"]).name if report.get("notebook") else "none"
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
