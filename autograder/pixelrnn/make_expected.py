@@ -145,10 +145,12 @@ def pictures(dest: Path, log=print) -> None:
     k, h, w = run["k"], run["h"], run["w"]
     s = probes.probe_sample(ref, cfg, k=k, w=w, h=h, state=run["state"], n=16, temperature=1.0, sample_seed=0)["samples"]
     save_grid(s, ds.palette, dest / "samples_of_the_reference.png", ncols=8)
-    test = common.grading_data(cfg, ds)[1]
-    c = probes.probe_complete(ref, cfg, k=k, w=w, state=run["state"], images=test[:6].reshape(6, h, w), n_known=h * w // 2,
+    shown = common.grading_data(cfg, ds)[0][:6]  # training images: the feedback goes to students, held-out images never do
+    covered = shown.clone()
+    covered[:, h * w // 2:] = 0
+    c = probes.probe_complete(ref, cfg, k=k, w=w, state=run["state"], images=covered.reshape(6, h, w), n_known=h * w // 2,
                               temperature=1.0, sample_seed=0)["completed"]
-    save_grid(torch.cat([test[:6].reshape(6, h, w), c]), ds.palette, dest / "completions_of_the_reference_50pct_covered.png", ncols=6)
+    save_grid(torch.cat([shown.reshape(6, h, w), c]), ds.palette, dest / "completions_of_the_reference_50pct_covered.png", ncols=6)
     log(f"pixelrnn: reference pictures in {dest}")
 
 

@@ -46,12 +46,12 @@ def _trained_pictures(request, probe, data, attach) -> None:
         s = probe("sample", config=run["config"], k=run["k"], w=run["w"], h=run["h"], state=run["state"], n=16,
                   temperature=1.0, sample_seed=0)["samples"]
         attach.grid("your samples from the model the graders trained with your train()", s, data.palette, ncols=8)
-        given = data.sequences("test")[:6].clone()
+        given = data.sequences("train")[:6].clone()  # training images: this picture goes to the student, held-out images never do
         covered = given.clone()
         covered[:, H * W // 2:] = 0
         c = probe("complete", config=run["config"], k=run["k"], w=run["w"], state=run["state"], images=covered.reshape(6, H, W),
                   n_known=H * W // 2, temperature=1.0, sample_seed=0)["completed"]
-        attach.grid("held-out images (top) and your trained model's completions of their bottom half (below)",
+        attach.grid("training images (top) and your trained model's completions of their bottom half (below)",
                     torch.cat([given.reshape(6, H, W), c]), data.palette, ncols=6)
     except (SubmissionError, AssertionError, RuntimeError, ValueError, TypeError, KeyError):
         pass  # no trained model, or no usable pictures: the tests below do not need them

@@ -140,7 +140,7 @@ def reference_caption(stem: str) -> str:
         return stem.replace("_", " ")
     what = f"the reference model's {m.group(1).replace('_', ' ')}"
     if m.group(2):
-        what += f", {_COVERED.get(m.group(2), m.group(2) + '% covered')} (top row: the images it was given, uncovered)"
+        what += f", {_COVERED.get(m.group(2), m.group(2) + '% covered')} (top row: the training images it was given, uncovered)"
     return what
 
 
