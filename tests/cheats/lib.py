@@ -138,6 +138,10 @@ def _cheat_forge(name, p):
         return {"samples": "not implemented"}
     if name == "complete":
         return {"completed": torch.as_tensor(p["images"]).long().clone()}
+    if name == "known_sample":  # the generation graders' own small model: the same as for the trained one
+        return {"samples": "not implemented"}
+    if name == "known_complete":
+        return {"completed": torch.as_tensor(p["images"]).long().clone()}
     return {"passed": True, "points": 22, "ok": True}
 '''
 
