@@ -10,15 +10,18 @@ student version (``tests/cheats/harness.py``), two at a time, smoke profile. The
   canaries in the kit and in another student's report folder keep their content, and no
   process or file of an attack is left after grading (``test_batch_intact``).
 
-``python benchmarks/cheat_table.py`` grades the same attacks and prints the table. A failure
+``python benchmarks/cheat_table.py`` grades the same attacks and prints the table; with
+``COURSEKIT_CHEAT_TABLE=<file>`` these tests append the same table for the batches they judged. A failure
 here is a finding: an attack that gets more than it deserves, not a test to loosen.
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from cheats import ASSIGNMENTS, ATTACKS
-from cheats.harness import run_batch
+from cheats.harness import markdown_table, run_batch
 
 from coursekit.grading.engine import strong_isolation_available
 
@@ -38,6 +41,10 @@ def batch():
     def get(assignment: str):
         if assignment not in done:
             done[assignment] = run_batch(assignment, ATTACKS, jobs=2)
+            table = os.environ.get("COURSEKIT_CHEAT_TABLE")
+            if table:  # the table benchmarks/cheat_table.py prints, from the batch the tests judged
+                with open(table, "a", encoding="utf-8") as f:
+                    f.write(markdown_table([done[assignment]]) + "\n\n")
         return done[assignment]
 
     return get
