@@ -21,7 +21,7 @@ from coursekit import __version__, cli
 from coursekit.grading import layout
 from coursekit.grading.engine import GradeOptions, grade_batch, strong_isolation_available
 from coursekit.grading.gradebook import NOT_SUBMITTED, STALE
-from coursekit.grading.reports import SMOKE_NOTE, reference_caption, write_feedback
+from coursekit.grading.reports import SMOKE_NOTE, SMOKE_RUN_NOTE, reference_caption, write_feedback, write_gradescope
 from coursekit.grading.submissions import NothingToGrade, discover
 
 TOYKIT = Path(__file__).parent / "fixtures" / "toykit"
@@ -315,6 +315,9 @@ def test_smoke_note_only_for_the_students_smoke_pictures(tmp_path):
         page = (tmp_path / "f.html").read_text()
         assert (esc in page) is shown, (profile, attachments)
         assert ("<figcaption>your samples</figcaption>" in page) is bool(attachments)
+    for profile in ("smoke", "full"):  # Gradescope's output says how short a smoke run is, pictures or not
+        write_gradescope({**report, "profile": profile, "total_seconds": 1.0}, tmp_path / "results.json")
+        assert (SMOKE_RUN_NOTE in json.loads((tmp_path / "results.json").read_text())["output"]) is (profile == "smoke")
 
 
 def test_the_grade_command_says_what_it_found_and_where_things_are(graded, kit, tmp_path, capsys):

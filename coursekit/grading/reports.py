@@ -105,6 +105,8 @@ def write_gradescope(report: dict, path: Path) -> None:
         tests.append({"name": cap(t["name"], 200), "score": t["points"], "max_score": t["max_points"], "output": cap(out),
                       "visibility": "visible"})
     output = report["problem"] or f"graded with the {report['profile']} profile on {report['device']}"
+    if report.get("profile") == "smoke":
+        output += "\n" + SMOKE_RUN_NOTE
     if report.get("notes"):
         output += "\nNot run in grading (it cannot cost you points):\n" + "\n".join(f"- {n}" for n in report["notes"])
     if not sandboxed(report):
@@ -149,6 +151,8 @@ def _student_caption(title: str) -> str:
     return title if title.lower().startswith(("your", "you")) else f"yours: {title}"
 
 
+SMOKE_RUN_NOTE = ("The smoke profile trains your model briefly, on a CPU; its thresholds were measured with the same short "
+                  "run of the reference solution.")
 SMOKE_NOTE = ("These pictures come from a short smoke-profile run: the graders trained your model briefly, on a CPU, so "
               "they look rougher than after your notebook's full training. Their points are judged against thresholds "
               "measured with the same short run.")
