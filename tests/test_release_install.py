@@ -100,3 +100,38 @@ def test_installed_release_runs_the_checks_and_submits(installed, tmp_path):
     r = _run([*coursekit, "submit", str(mine), "-o", str(tmp_path / "hand-in")], cwd=elsewhere)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert zipfile.ZipFile(tmp_path / "hand-in" / "s1234567_Ada_Lovelace.zip").namelist() == ["pixelrnn/pixelrnn.ipynb"]
+
+
+RUN_NOTEBOOK = r'''
+import json, os, sys
+import nbclient, nbformat
+os.environ.pop("MPLBACKEND", None)  # the kernel draws inline, as in Jupyter
+path = sys.argv[1]
+nb = nbformat.read(path, as_version=4)
+nbclient.NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=300,
+                        resources={"metadata": {"path": sys.argv[2]}}).execute()
+errors, pictures = [], 0
+for i, cell in enumerate(nb.cells):
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            errors.append([i, o["ename"], o["evalue"][:200]])
+        if "image/png" in o.get("data", {}):
+            pictures += 1
+print(json.dumps({"errors": errors, "pictures": pictures}))
+'''
+
+
+def test_installed_release_runs_a_students_notebook(installed, tmp_path):
+    """The untouched student notebook, run top to bottom in a kernel of the fresh environment from a folder outside the
+    checkout: it loads the data and shows pictures; the errors are the parts left for the student and what needs them."""
+    import json
+
+    py, out, elsewhere = installed
+    nb = out / "assignments" / "pixelrnn" / "pixelrnn.ipynb"
+    r = _run([str(py), "-c", RUN_NOTEBOOK, str(nb), str(elsewhere)], cwd=elsewhere)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    ran = json.loads(r.stdout.strip().splitlines()[-1])
+    assert ran["pictures"] >= 1, ran  # the data set's sprites, from the installed package
+    # the first error is a part left for the student; later ones are cells needing what those parts make (a model, results)
+    assert ran["errors"] and ran["errors"][0][1] == "NotImplementedError", ran["errors"]
+    assert {e[1] for e in ran["errors"]} <= {"NotImplementedError", "NameError", "KeyError"}, ran["errors"]
