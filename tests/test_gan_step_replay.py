@@ -41,14 +41,14 @@ def _record(fake_update: bool = False) -> dict:
 
 
 def test_an_honest_adam_step_is_recognised():
-    events, after_last, _ = R.read_step(_record(), LR)
+    events, after_last = R.read_step(_record(), LR)
     assert [e.opt for e in events] == ["opt_d", "opt_g"] and all(e.adam_ok for e in events)
     assert events[0].change["D"] > 0 and events[0].change["G"] == 0 and events[1].change["D"] == 0
     assert events[0].grad["D"] > 0 and after_last == {"G": 0.0, "D": 0.0}
 
 
 def test_updates_that_are_not_adams_are_caught():
-    events, _, _ = R.read_step(_record(fake_update=True), LR)
+    events, _ = R.read_step(_record(fake_update=True), LR)
     assert not any(e.adam_ok for e in events)
 
 

@@ -52,8 +52,8 @@ def _norm(a) -> float:
     return float(sum(float((x.double() ** 2).sum()) for x in a)) ** 0.5
 
 
-def read_step(r: dict, lr: float) -> tuple[list[Event], dict, dict]:
-    """(events, after_last, record) from the probe's result: after_last[net] is how far a network moved after the last
+def read_step(r: dict, lr: float) -> tuple[list[Event], dict]:
+    """(events, after_last) from the probe's result: after_last[net] is how far a network moved after the last
     optimiser step. Raises BadRecord when the record is not what the probe makes."""
     if not isinstance(r, dict) or not isinstance(r.get("start"), dict) or not isinstance(r.get("events"), list):
         raise BadRecord("the step record is not in the form the grader's probe returns")
@@ -84,7 +84,7 @@ def read_step(r: dict, lr: float) -> tuple[list[Event], dict, dict]:
                             {k: _distance(before[k], prev[k]) for k in NETS}, adam_ok))
         prev = after
     after_last = {k: _distance(r["end"][k], prev[k]) for k in NETS}
-    return events, after_last, r
+    return events, after_last
 
 
 class _Adam:

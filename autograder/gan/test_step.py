@@ -19,18 +19,18 @@ LR = 1e-3
 
 def _events(probe):
     r = probe("step", z_dim=16, width=8, batch=8, lr=LR)
-    events, after_last, r = read_step(r, LR)
+    events, after_last = read_step(r, LR)
     assert events, ("train_step never called opt_d.step() or opt_g.step() on the optimisers it was given; "
                     "update both networks with the optimisers passed to it (do not create new ones)")
     for e in events:
         net = "generator" if e.opt == "opt_g" else "discriminator"
         assert e.adam_ok, (f"after {e.opt}.step() the {net}'s parameters are not what Adam's update from its gradients gives: "
                            f"change the parameters only through the optimisers passed to train_step, with their settings")
-    return events, after_last, r
+    return events, after_last
 
 
 def test_discriminator_update(probe, credit):
-    ev, _, _ = _events(probe)
+    ev, _ = _events(probe)
     d_events = [e for e in ev if e.opt == "opt_d"]
     assert d_events, "train_step never called opt_d.step(): the discriminator must be updated first, on real and generated images"
     assert ev[0].opt == "opt_d", "train_step updated the generator before the discriminator: first opt_d.step(), then opt_g.step()"
@@ -45,7 +45,7 @@ def test_discriminator_update(probe, credit):
 
 
 def test_generator_update(probe, credit):
-    ev, after_last, _ = _events(probe)
+    ev, after_last = _events(probe)
     g_idx = [i for i, e in enumerate(ev) if e.opt == "opt_g"]
     assert g_idx, "train_step never called opt_g.step(): after the discriminator, update the generator"
     g = ev[g_idx[0]]
