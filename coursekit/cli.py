@@ -144,7 +144,7 @@ def _cmd_submit(args) -> int:
     return 0
 
 
-STAFF_COMMANDS = {"release": ("solutions",), "grade": ("autograder",), "reference": ("autograder", "solutions"),
+STAFF_COMMANDS = {"release": ("solutions",), "grade": ("autograder",), "similarity": ("autograder",), "reference": ("autograder", "solutions"),
                   "demo": ("autograder", "solutions")}  # the course staff's commands, and the hidden folders each needs
 
 
@@ -173,6 +173,11 @@ def _cmd_grade(args) -> int:
     print(environment_line())
     opts = GradeOptions(profile=args.profile, timeout=args.timeout, call_timeout=args.call_timeout, force=args.force,
                         insecure=args.insecure)
+    if args.nbgrader_course:
+        return _grade_nbgrader_course(args, opts)
+    if not args.submissions or not args.out:
+        print("coursekit grade: error: give the submissions to grade and -o OUT (or --nbgrader-course DIR)", file=sys.stderr)
+        return 2
     if args.insecure:
         print("--insecure: where bubblewrap is missing, the students' code runs with limits only, as your user", file=sys.stderr)
     try:
@@ -186,6 +191,45 @@ def _cmd_grade(args) -> int:
         return e.exit_code
     print(summary_table(reports))
     print(describe_outputs(args.out))
+    return 0
+
+
+def _grade_nbgrader_course(args, opts) -> int:
+    """``coursekit grade --nbgrader-course DIR``: grade DIR/submitted/, then write the points into nbgrader's gradebook."""
+    from .envinfo import environment_line
+    from .grading.engine import GradingInterrupted, IsolationError
+    from .grading.layout import describe_outputs
+    from .grading.nbgrader_course import NbgraderCourseError, grade_nbgrader_course
+    from .grading.reports import summary_table
+    from .grading.submissions import NothingToGrade
+
+    if args.submissions:
+        print("coursekit grade: error: --nbgrader-course grades the course's submitted/ folder; give no other inputs",
+              file=sys.stderr)
+        return 2
+    print(environment_line())
+    try:
+        course, reports, summary = grade_nbgrader_course(args.nbgrader_course, args.out, args.assignment or None,
+                                                         jobs=args.jobs, options=opts, log=lambda m: print(m, flush=True))
+    except (IsolationError, NothingToGrade, NbgraderCourseError, FileNotFoundError) as e:
+        print(f"coursekit grade: error: {e}", file=sys.stderr)
+        return 2
+    except GradingInterrupted as e:
+        print(f"coursekit grade: {e} (nothing was written into nbgrader's gradebook)", file=sys.stderr, flush=True)
+        return e.exit_code
+    print(summary_table(reports))
+    print("\n".join(summary.lines(course)))
+    print(describe_outputs(args.out or course.root / "coursekit-grades"))
+    return 0
+
+
+def _cmd_similarity(args) -> int:
+    from .similarity import SimilarityOptions, similarity_report
+
+    opts = SimilarityOptions(top=args.top)
+    res = similarity_report(args.submissions, args.assignment, args.output, options=opts, force=args.force)
+    for line in res.summary_lines():
+        print(line)
     return 0
 
 
@@ -341,8 +385,14 @@ def build_parser(staff: bool | None = None) -> argparse.ArgumentParser:
         "(exit code 130) or SIGTERM (143) stops it cleanly, and the same command resumes. Refuses to start where "
         "bubblewrap's sandbox is missing, unless --insecure.",
     )
-    g.add_argument("submissions", nargs="+", help="folders, zips or notebooks")
-    g.add_argument("-o", "--out", required=True, help="folder for the gradebook and reports")
+    g.add_argument("submissions", nargs="*", help="folders, zips or notebooks")
+    g.add_argument("-o", "--out", help="folder for the gradebook and reports (required, but with --nbgrader-course: "
+                   "default DIR/coursekit-grades)")
+    g.add_argument("--nbgrader-course", metavar="DIR",
+                   help="grade the nbgrader course's DIR/submitted/ and write the points into its gradebook database "
+                   "(one grade cell per rubric test, beside the manually graded cells, for formgrader and `nbgrader "
+                   "export`) and the feedback pages into DIR/feedback/ for `nbgrader release_feedback` (a page there "
+                   "that the kit did not write is replaced only with --force)")
     g.add_argument("-a", "--assignment", action="append",
                    help="grade only this assignment (repeatable; default: each student's notebooks, by the assignment they name)")
     g.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once (default: 1; one GPU each where there are several)")
@@ -354,6 +404,22 @@ def build_parser(staff: bool | None = None) -> argparse.ArgumentParser:
                    help="grade without bubblewrap: the student's code then runs with limits only, as the grader's user, and can "
                    "read and change what that user can (without this flag, grading refuses to start where bubblewrap is missing)")
     g.set_defaults(func=_cmd_grade)
+
+    sim = staff_parser(
+        "similarity",
+        help="compare the students' answer cells pairwise and write an HTML report of the most similar pairs",
+        description="Fingerprint each student's answer cells (copydetect's winnowing over tokens, with names replaced, so "
+        "renamed variables and reordered functions still match), leave out the code the student notebook gives, and "
+        "write OUTPUT: the pairs ranked by how much of their own code they share, the most similar side by side with the "
+        "shared lines highlighted. Similarity is evidence for a person to look at, not a verdict: shared code can come "
+        "from the lectures, the documentation or the assignment's hints.",
+    )
+    sim.add_argument("submissions", nargs="+", help="folders, zips or notebooks, as `coursekit grade` reads them")
+    sim.add_argument("-a", "--assignment", required=True, help="the assignment whose answer cells are compared")
+    sim.add_argument("-o", "--output", required=True, help="the HTML report to write")
+    sim.add_argument("--top", type=int, default=20, help="pairs shown side by side (default: 20; every pair is in the table)")
+    sim.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    sim.set_defaults(func=_cmd_similarity)
 
     f = staff_parser(
         "reference",
