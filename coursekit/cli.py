@@ -144,7 +144,7 @@ def _cmd_submit(args) -> int:
     return 0
 
 
-STAFF_COMMANDS = {"release": ("solutions",), "grade": ("autograder",), "similarity": ("autograder",), "reference": ("autograder", "solutions"),
+STAFF_COMMANDS = {"release": ("solutions",), "grade": ("autograder",), "similarity": ("autograder",), "gradebook": ("autograder",), "reference": ("autograder", "solutions"),
                   "demo": ("autograder", "solutions")}  # the course staff's commands, and the hidden folders each needs
 
 
@@ -170,7 +170,8 @@ def _cmd_grade(args) -> int:
     from .grading.reports import summary_table
     from .grading.submissions import NothingToGrade
 
-    print(environment_line())
+    if not args.dry_run:  # a dry run prints only the script or the manifest
+        print(environment_line())
     opts = GradeOptions(profile=args.profile, timeout=args.timeout, call_timeout=args.call_timeout, force=args.force,
                         insecure=args.insecure)
     if args.nbgrader_course:
@@ -178,11 +179,18 @@ def _cmd_grade(args) -> int:
     if not args.submissions or not args.out:
         print("coursekit grade: error: give the submissions to grade and -o OUT (or --nbgrader-course DIR)", file=sys.stderr)
         return 2
+    if args.backend != "local" or args.dry_run:
+        return _grade_on_scheduler(args, opts)
+    shard = None
+    if args.shard:
+        from .grading.shards import parse_shard
+
+        shard = parse_shard(args.shard)
     if args.insecure:
         print("--insecure: where bubblewrap is missing, the students' code runs with limits only, as your user", file=sys.stderr)
     try:
         reports = grade_batch(args.submissions, args.out, args.assignment or None, jobs=args.jobs, options=opts,
-                              log=lambda m: print(m, flush=True))
+                              log=lambda m: print(m, flush=True), shard=shard)
     except (IsolationError, NothingToGrade, FileNotFoundError) as e:
         print(f"coursekit grade: error: {e}", file=sys.stderr)
         return 2
@@ -190,8 +198,74 @@ def _cmd_grade(args) -> int:
         print(f"coursekit grade: {e}", file=sys.stderr, flush=True)
         return e.exit_code
     print(summary_table(reports))
+    if shard is not None:
+        print(f"shard {shard}: its reports are in {args.out}/staff/; once every shard is done, `coursekit gradebook "
+              f"{args.out}` builds the gradebook")
+        return 0
     print(describe_outputs(args.out))
     return 0
+
+
+def _grade_on_scheduler(args, opts) -> int:
+    """``coursekit grade --backend slurm|k8s`` (and ``--dry-run``): the script or manifest, or the whole run on Slurm."""
+    from .grading import k8s, slurm
+    from .grading.engine import IsolationError
+    from .grading.layout import describe_outputs
+    from .grading.shards import count_submissions
+    from .grading.submissions import NothingToGrade
+
+    if args.shard:
+        print("coursekit grade: error: --shard is what each task of --backend runs; give one or the other", file=sys.stderr)
+        return 2
+    if args.backend == "local":
+        print("coursekit grade: error: --dry-run writes the batch script (--backend slurm) or the Job (--backend k8s); "
+              "name one", file=sys.stderr)
+        return 2
+    sl = slurm.SlurmOptions(partition=args.partition, gpus_per_task=args.gpus_per_task, cpus_per_task=args.cpus_per_task,
+                            mem=args.mem, time=args.time, max_parallel=args.max_parallel, shards=args.shards,
+                            retries=args.retries, image=args.image, sbatch_args=list(args.sbatch_arg or []))
+    profile = opts.profile or slurm.default_profile(sl)
+    task_args = slurm.grade_args(opts, args.assignment, profile)
+    try:
+        if args.backend == "k8s":
+            if not args.dry_run:
+                print("coursekit grade: error: --backend k8s writes the Job for kubectl: add --dry-run (and `kubectl apply -f` "
+                      "what it prints)", file=sys.stderr)
+                return 2
+            ko = k8s.K8sOptions(image=args.image or k8s.K8sOptions.image, claim=args.k8s_claim, mount=args.k8s_mount,
+                                parallelism=args.max_parallel or k8s.K8sOptions.parallelism, gpus_per_task=args.gpus_per_task,
+                                cpu=str(args.cpus_per_task), memory=args.mem or k8s.K8sOptions.memory, retries=args.retries)
+            count = args.shards
+            if count is None:
+                if not all(Path(p).exists() for p in args.submissions):
+                    print("coursekit grade: error: the inputs are not readable here (paths in the pods' volume?): give "
+                          "--shards N", file=sys.stderr)
+                    return 2
+                count = count_submissions(args.submissions, args.assignment)
+            print(k8s.manifest_text(k8s.job_manifest(args.submissions, args.out, count, ko, task_args)), end="")
+            return 0
+        if args.dry_run:
+            count = args.shards or min(count_submissions(args.submissions, args.assignment), slurm.MAX_ARRAY + 1)
+            print(slurm.batch_script(args.submissions, Path(args.out), count, sl, task_args), end="")
+            return 0
+        res = slurm.grade_on_slurm(args.submissions, args.out, args.assignment or None, opts, sl,
+                                   log=lambda m: print(m, flush=True))
+    except (IsolationError, NothingToGrade, FileNotFoundError, slurm.SlurmError) as e:
+        print(f"coursekit grade: error: {e}", file=sys.stderr)
+        return 2
+    print(res.merged.summary())
+    print(describe_outputs(args.out))
+    return 1 if res.merged.missing else 0
+
+
+def _cmd_gradebook(args) -> int:
+    from .grading.layout import describe_outputs
+    from .grading.shards import merge
+
+    merged = merge(args.out)
+    print(merged.summary())
+    print(describe_outputs(args.out))
+    return 1 if merged.missing else 0
 
 
 def _grade_nbgrader_course(args, opts) -> int:
@@ -403,7 +477,56 @@ def build_parser(staff: bool | None = None) -> argparse.ArgumentParser:
     g.add_argument("--insecure", action="store_true",
                    help="grade without bubblewrap: the student's code then runs with limits only, as the grader's user, and can "
                    "read and change what that user can (without this flag, grading refuses to start where bubblewrap is missing)")
+    g.add_argument("--shard", metavar="K/N",
+                   help="grade only shard K of N (K from 0 to N-1) of the submissions, by a hash of student and assignment, "
+                   "into an OUT other shards share; no gradebook (`coursekit gradebook OUT` builds it)")
+    g.add_argument("--backend", choices=["local", "slurm", "k8s"], default="local",
+                   help="local (default): grade here; slurm: submit a job array (one shard per task), wait, retry failed "
+                   "tasks, merge; k8s: with --dry-run, print an Indexed Job for kubectl")
+    g.add_argument("--dry-run", action="store_true", help="print the Slurm batch script or the Kubernetes Job; submit nothing")
+    s = g.add_argument_group("--backend slurm and k8s")
+    s.add_argument("--shards", type=int, help="array tasks / Job completions N (default: the number of submissions)")
+    s.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
+    s.add_argument("--gpus-per-task", type=int, default=1, help="GPUs per task (default: 1; 0 for CPU nodes, then the smoke "
+                   "profile is the default)")
+    s.add_argument("--cpus-per-task", type=int, default=4, help="CPUs per task (default: 4)")
+    s.add_argument("--mem", help="memory per task, e.g. 16G (Slurm) or 16Gi (Kubernetes)")
+    s.add_argument("--time", default="02:00:00", help="Slurm time limit per task, HH:MM:SS (default: 02:00:00)")
+    s.add_argument("--max-parallel", type=int, help="tasks at once (Slurm's %%M; Kubernetes' parallelism, default 4)")
+    s.add_argument("--retries", type=int, default=2, help="resubmissions of shards with reports missing (default: 2)")
+    s.add_argument("--image", help="Slurm: an Apptainer image (.sif) to grade in (default: this installation, shared); "
+                   "k8s: the runner image")
+    s.add_argument("--sbatch-arg", action="append", help="another sbatch option for the script, e.g. --sbatch-arg=--account=X")
+    s.add_argument("--k8s-claim", default="coursekit-grading", help="PersistentVolumeClaim holding INPUTS and OUT")
+    s.add_argument("--k8s-mount", default="/grading", help="where the pods mount it (INPUTS and OUT are paths under it)")
     g.set_defaults(func=_cmd_grade)
+
+    sim = staff_parser(
+        "similarity",
+        help="compare the students' answer cells pairwise and write an HTML report of the most similar pairs",
+        description="Fingerprint each student's answer cells (copydetect's winnowing over tokens, with names replaced, so "
+        "renamed variables and reordered functions still match), leave out the code the student notebook gives, and "
+        "write OUTPUT: the pairs ranked by how much of their own code they share, the most similar side by side with the "
+        "shared lines highlighted. Similarity is evidence for a person to look at, not a verdict: shared code can come "
+        "from the lectures, the documentation or the assignment's hints.",
+    )
+    sim.add_argument("submissions", nargs="+", help="folders, zips or notebooks, as `coursekit grade` reads them")
+    sim.add_argument("-a", "--assignment", required=True, help="the assignment whose answer cells are compared")
+    sim.add_argument("-o", "--output", required=True, help="the HTML report to write")
+    sim.add_argument("--top", type=int, default=20, help="pairs shown side by side (default: 20; every pair is in the table)")
+    sim.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    sim.set_defaults(func=_cmd_similarity)
+
+    b = staff_parser(
+        "gradebook",
+        help="build the gradebook of OUT from its complete reports (after sharded grading) and list what is missing",
+        description="Write OUT/gradebook.csv, the LMS export, the pass rates and the summary pages from whatever reports "
+        "in OUT are complete, for the students of the latest roster, and list the submissions with no complete report "
+        "(shards not run, killed or failed) and the reports whose grading had a problem. Exit code 1 while a submission "
+        "is missing. Run it once the shards of `coursekit grade --shard K/N` are done; it never grades.",
+    )
+    b.add_argument("out", help="the grading output folder the shards wrote into")
+    b.set_defaults(func=_cmd_gradebook)
 
     sim = staff_parser(
         "similarity",

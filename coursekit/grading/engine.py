@@ -330,7 +330,7 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
 
     options = options or GradeOptions()
     profile = options.profile or default_profile()
-    out = Path(out)
+    out = Path(out).resolve()  # the grader process runs in the kit's folder, not this one
     dest = layout.staff_dir(out, sub.folder, sub.assignment)
     fb_dest = layout.feedback_dir(out, sub.folder, sub.assignment)
     for d in (dest, fb_dest):
@@ -434,23 +434,23 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
     return report
 
 
-def _drop_withdrawn(out: Path, found, say) -> None:
+def _drop_withdrawn(out: Path, found, say, shard=None) -> None:
     """Remove the reports (and feedback) of assignments a student found now no longer hands in: a grade of a
-    notebook that is gone must not stay in the gradebook."""
+    notebook that is gone must not stay in the gradebook (given a ``shard``, only those of its own part)."""
     from .reports import plain
 
     handed_in = {(s.folder, s.assignment) for s in found.submissions}
     for st in found.students:
         for a in found.scope:
             staff = layout.staff_dir(out, st.folder, a)
-            if (st.folder, a) not in handed_in and (staff / "report.json").is_file():
+            if (st.folder, a) not in handed_in and (shard is None or shard.holds(st.student, a)) and (staff / "report.json").is_file():
                 shutil.rmtree(staff, ignore_errors=True)
                 shutil.rmtree(layout.feedback_dir(out, st.folder, a), ignore_errors=True)
                 say(f"{plain(st.student, 60)}: {a} is no longer among the inputs; its earlier report and feedback were removed")
 
 
 def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str] | None = None, jobs: int = 1,
-                options: GradeOptions | None = None, progress: bool = True, log=None) -> list[dict]:
+                options: GradeOptions | None = None, progress: bool = True, log=None, shard=None) -> list[dict]:
     """Grade every submission found in ``inputs`` (see ``submissions.discover``): each student's notebooks for
     ``assignments`` (default: every graded assignment; an assignment a student did not hand in is "not submitted",
     with no report). Writes the student's files under ``OUT/feedback``, the staff's under ``OUT/staff`` and the
@@ -459,7 +459,10 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
     Refuses (``IsolationError``) before anything is graded where the sandbox is missing, unless
     ``options.insecure``, and (``NothingToGrade``) where the inputs hold no submission. On SIGINT or SIGTERM (when
     called from the main thread) it stops cleanly and raises ``GradingInterrupted`` after writing the gradebook of
-    the complete reports."""
+    the complete reports.
+
+    With ``shard`` (``shards.Shard``) only that part of the submissions is graded, into an ``out`` other shards share:
+    the roster is written, the gradebook is not (``shards.merge`` builds it once the shards are done)."""
     from tqdm.auto import tqdm
 
     from .gradebook import STALE, build_gradebook, write_gradebook, write_roster
@@ -475,7 +478,7 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
     check_isolation(options)
     check_reference_outputs(assignments)
     out = Path(out)
-    found = discover(inputs, assignments, unzip_into=out / ".unzipped", known=known)
+    found = discover(inputs, assignments, unzip_into=out / ".unzipped" / (shard.slug if shard else ""), known=known)
     say(found.summary())
     out.mkdir(parents=True, exist_ok=True)
     old = layout.old_layout_reports(out)
@@ -483,7 +486,7 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
         say(f"{out} holds {len(old)} report(s) in the layout before {layout.FEEDBACK}/ and {layout.STAFF}/ "
             f"(e.g. {old[0].relative_to(out)}): they are not used, and those submissions are graded again; delete those "
             "folders once this run is done")
-    _drop_withdrawn(out, found, say)
+    _drop_withdrawn(out, found, say, shard)
     gpus = _gpu_count()
     reports: list[dict] = []
     subs: list[Submission] = []
@@ -509,6 +512,9 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
     bar = None
     try:
         subs = found.submissions
+        if shard is not None:
+            subs = [s for s in subs if shard.holds(s.student, s.assignment)]
+            say(f"shard {shard}: {len(subs)} of the {len(found.submissions)} submission(s)")
         bar = tqdm(total=len(subs), desc="grading", unit="submission", disable=not progress)
         pending = {pool.submit(run, i % max(1, jobs), s): s for i, s in enumerate(subs)}
         while pending:
@@ -542,6 +548,10 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
     reports.sort(key=lambda r: (r["student"], r["assignment"]))
     done = {(r.get("folder"), r["assignment"]) for r in reports}
     write_roster(out, found, inputs)
+    if shard is not None:  # the gradebook is the merge's: shards sharing ``out`` never race over it
+        if stop.is_set():
+            raise GradingInterrupted(signum[0] if signum else signal.SIGINT, len(reports), len(subs), out)
+        return reports
     exclude = {(s.folder, s.assignment) for s in subs} - done
     write_gradebook(out, exclude=exclude)
     stale = build_gradebook(out, exclude).stale

@@ -38,7 +38,7 @@ def _now() -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # of this process: shards sharing OUT each write the roster
     tmp.write_text(text, encoding="utf-8", errors="replace")
     os.replace(tmp, path)
 
