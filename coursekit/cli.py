@@ -19,9 +19,9 @@ def _cmd_data_list(args) -> int:
     for name in DATASETS:
         print(f"{name:10s} {docs.get(name, '')}")
     print("or a path: a .npz written by `coursekit data build`, or a folder with pixel_color.txt + colormap.txt")
-    from .data.course import course_dataset_spec, course_file
+    from .data.course import course_dataset_origin, course_dataset_spec
 
-    print(f"course data set (notebooks and graders): {course_dataset_spec()}  ({course_file()}; "
+    print(f"course data set (notebooks and graders): {course_dataset_spec()}  ({course_dataset_origin()}; "
           "switch with `coursekit reference --dataset NAME`)")
     return 0
 
@@ -369,10 +369,16 @@ def build_parser(staff: bool | None = None) -> argparse.ArgumentParser:
     x.add_argument("--root", help="folder holding pokemon's text files")
     x.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     x.set_defaults(func=_cmd_data_show)
-    x = dsub.add_parser("fetch", help="download the course's Pokemon files, check them and store them")
+    x = dsub.add_parser(
+        "fetch", help="download the course's Pokemon files, check them and store them",
+        description="Download pixel_color.txt and colormap.txt, check that they are in the course's format, and store "
+        "them with SOURCE.json (the URL they came from) in data/downloads/pokemon/, where load_dataset('pokemon') and "
+        "`coursekit reference --dataset pokemon` read them. Offline, check and store a copy you have with "
+        "--url file:///path/to/folder/ (or the folder's path), or copy the two files into data/downloads/pokemon/.")
     x.add_argument("name", choices=["pokemon"], help="the data set to download")
-    x.add_argument("--url", help="base URL holding pixel_color.txt and colormap.txt (default: the course's site)")
-    x.add_argument("--dest", help="folder to store them in (default: data/downloads/pokemon)")
+    x.add_argument("--url", help="base URL holding pixel_color.txt and colormap.txt (default: the course's site); "
+                   "file:///path/to/folder/ or a folder's path takes a local copy, without network")
+    x.add_argument("--dest", help="folder to store them in (default: data/downloads/pokemon, where the kit reads them)")
     x.add_argument("--timeout", type=float, default=30.0, help="seconds per download (default: 30)")
     x.add_argument("--force", action="store_true", help="download again over an existing copy")
     x.set_defaults(func=_cmd_data_fetch)
@@ -555,8 +561,9 @@ def build_parser(staff: bool | None = None) -> argparse.ArgumentParser:
     f.add_argument("-p", "--profile", action="append", choices=["smoke", "full"], help="only this grading profile (repeatable; default: all)")
     f.add_argument("--no-evaluators", action="store_true", help="keep the evaluator networks as they are")
     f.add_argument("--dataset", default=None,
-                   help="switch the course data set (sprites, pokemon, or a path relative to data/): measure everything on it, "
-                   "then name it in data/course.json (default: the one data/course.json names)")
+                   help="switch the course data set (sprites, pokemon, or a path relative to data/): train its evaluator "
+                   "(the other data sets' evaluators are kept as they are), measure everything on it, then name it in "
+                   "data/course.json (default: the one data/course.json names)")
     f.add_argument("--check", action="store_true", help="report files that would change; write nothing; exit 1 on drift")
     f.set_defaults(func=_cmd_reference)
 

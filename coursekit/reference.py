@@ -81,21 +81,39 @@ def reference_assignments() -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/make_expected.py"))
 
 
-def _stage_evaluators(stage: Path, course_spec: str, log) -> list[str]:
+def evaluator_specs(course_spec: str, switching: bool) -> list[str]:
+    """The data sets whose evaluators a rebuild trains: every one the kit keeps (``EVALUATOR_DATASETS``) and the course
+    data set; when switching to a data set (``--dataset``), that one only, so the others' files and hashes stay."""
+    from .data.course import course_dataset
+
+    if switching:
+        return [course_spec]
+    specs = list(EVALUATOR_DATASETS)
+    if course_dataset(course_spec).name not in specs:
+        specs.append(course_spec)
+    return specs
+
+
+def describe_evaluator(r: dict) -> str:
+    """What an evaluator's training reached, in the terms of what it is: held-out accuracy for a classifier, held-out
+    reconstruction error for an autoencoder (it has no accuracy)."""
+    if r.get("kind") == "autoencoder" or r.get("test_reconstruction_rmse") is not None:
+        return (f"no labels: autoencoder features; held-out reconstruction error {r['test_reconstruction_rmse']:.3f} "
+                "(RMS over RGB values in [0, 1])")
+    return f"held-out accuracy {r['test_accuracy']:.3f}, chance {r['chance']:.3f}"
+
+
+def _stage_evaluators(stage: Path, course_spec: str, log, switching: bool = False) -> list[str]:
     from .data.course import course_dataset
     from .metrics.evaluator import build_reference_evaluator
 
     rels = []
-    specs = list(EVALUATOR_DATASETS)
-    if course_dataset(course_spec).name not in specs:
-        specs.append(course_spec)
-    for spec in specs:
+    for spec in evaluator_specs(course_spec, switching):
         name = course_dataset(spec).name
         rel = f"reference/evaluator_{name}.pt"
         t0 = time.time()
         r = build_reference_evaluator(spec, stage / rel, seed=EVALUATOR_SEED)
-        what = "held-out accuracy" if r["chance"] < 1 else "no labels: autoencoder features; accuracy"
-        log(f"evaluator for {name}: {time.time() - t0:.1f} s ({what} {r['test_accuracy']:.3f})")
+        log(f"evaluator for {name}: {time.time() - t0:.1f} s ({describe_evaluator(r)})")
         rels.append(rel)
     from .metrics.copies import build_copy_calibration
 
@@ -174,7 +192,7 @@ def build_reference(assignments: list[str] | None = None, profiles: list[str] | 
     spec = dataset or course_dataset_spec()
     course_dataset(spec)  # a data set that does not load fails here, before any training
     with _env("COURSEKIT_DATASET", spec):
-        result = _build(assignments, profiles, evaluators, check, spec, log)
+        result = _build(assignments, profiles, evaluators, check, spec, log, switching=dataset is not None)
     if dataset is not None and not check:
         log(f"course data set: {set_course_dataset(spec)} names {spec!r}")
     return result
@@ -196,7 +214,7 @@ def _env(name: str, value: str | None):
             os.environ[name] = old
 
 
-def _build(assignments, profiles, evaluators, check, spec, log) -> ReferenceResult:
+def _build(assignments, profiles, evaluators, check, spec, log, switching: bool = False) -> ReferenceResult:
     import torch
 
     t0 = time.time()
@@ -211,7 +229,7 @@ def _build(assignments, profiles, evaluators, check, spec, log) -> ReferenceResu
     root = paths.autograder_dir()
     with tempfile.TemporaryDirectory(prefix="coursekit-reference-") as tmp:
         stage = Path(tmp)
-        rels = _stage_evaluators(stage, spec, log) if evaluators else []
+        rels = _stage_evaluators(stage, spec, log, switching) if evaluators else []
         with _env("COURSEKIT_EVALUATOR_DIR", str(stage / "reference") if evaluators else None):
             for a in assignments:
                 ta = time.time()

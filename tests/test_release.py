@@ -116,8 +116,16 @@ def test_kit_release_holds_no_solution(tmp_path):
     # the evaluators ship (weights, no thresholds), so a student's notebook scores samples as the graders do; inside the
     # package, so that a plain `pip install` of the release finds them (tests/test_release_install.py)
     bundled = out / release.BUNDLED_DATA
-    assert (bundled / "evaluators" / "evaluator_sprites.pt").is_file()
-    assert not (bundled / "course.json").read_text().count("npz")  # sprites is embedded: named, not copied
+    from coursekit.data import course_dataset, course_dataset_spec
+    from coursekit.data.registry import EMBEDDED_NPZ
+
+    name = course_dataset().name  # the sprites, or the data set the course switched to
+    assert (bundled / "evaluators" / f"evaluator_{name}.pt").is_file()
+    named = json.loads((bundled / "course.json").read_text())["dataset"]
+    if course_dataset_spec() in (*EMBEDDED_NPZ, "digits"):
+        assert named == course_dataset_spec()  # a data set every copy of the kit has: named, not copied
+    else:
+        assert named == f"{name}.npz" and (bundled / named).is_file()  # the students' copy of it, in the package
     assert not (out / "data").exists()
 
 

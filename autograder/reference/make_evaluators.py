@@ -13,6 +13,7 @@ import argparse
 import torch
 
 from coursekit.metrics.evaluator import build_reference_evaluator, reference_evaluator_path
+from coursekit.reference import describe_evaluator
 
 
 def main(argv=None) -> None:
@@ -26,8 +27,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     for name in args.names:
         r = build_reference_evaluator(name, reference_evaluator_path(name), seed=args.seed, progress=args.progress)
-        print(f"{name}: held-out accuracy {r['test_accuracy']:.3f} (chance {r['chance']:.3f}), "
-              f"trained in {r['train_seconds']:.1f} s, {r['bytes'] / 1024:.0f} kB -> {r['path']}")
+        print(f"{name}: {describe_evaluator(r)}, trained in {r['train_seconds']:.1f} s, {r['bytes'] / 1024:.0f} kB -> {r['path']}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 It is named once, in ``data/course.json`` (``{"dataset": "sprites"}``); the value is a data set
 name (``sprites``, ``digits``, ``pokemon``) or a path, relative to ``data/`` unless absolute,
 to a ``.npz`` written by the kit or a folder holding the course's two text files. The
-environment variable ``COURSEKIT_DATASET`` overrides it (one run, one test).
+environment variable ``COURSEKIT_DATASET`` overrides it (one run, one test), and
+``COURSEKIT_COURSE_FILE`` names another course file to read instead of ``data/course.json`` (the
+kit's tests use it to run as a course that switched data sets, without touching the real file).
 
 A TA switches data sets with ``coursekit reference --dataset NAME``: it rebuilds the evaluator
 and every threshold on the new data and, only when that succeeded, writes ``course.json``.
@@ -30,7 +32,15 @@ DEFAULT = "sprites"
 
 
 def course_file() -> Path:
-    return paths.data_dir() / "course.json"
+    """``data/course.json``, or the file ``COURSEKIT_COURSE_FILE`` names."""
+    env = os.environ.get("COURSEKIT_COURSE_FILE")
+    return Path(env).expanduser().resolve() if env else paths.data_dir() / "course.json"
+
+
+def course_dataset_origin() -> str:
+    """Who named today's course data set, for messages: the environment variable, or the course file."""
+    env = os.environ.get("COURSEKIT_DATASET")
+    return f"set by the environment variable COURSEKIT_DATASET={env}" if env else f"named in {course_file()}"
 
 
 def course_dataset_spec() -> str:
@@ -102,7 +112,12 @@ def check_measured_on(expected: dict, where: str | Path, ds: PaletteDataset | No
     if rec is None:
         raise DatasetMismatch(f"{where}: records no data set; rebuild it with `coursekit reference`")
     if rec.get("fingerprint") != dataset_fingerprint(ds):
+        spec = course_dataset_spec()
+        if os.environ.get("COURSEKIT_DATASET"):
+            todo = (f"Unset COURSEKIT_DATASET to use the data set {course_file()} names, or rebuild the thresholds on "
+                    f"{spec!r} with `coursekit reference --dataset {spec}`")
+        else:
+            todo = f"Rebuild them with `coursekit reference --dataset {spec}`"
         raise DatasetMismatch(
             f"{where} was measured on {rec.get('name')!r} ({rec.get('images')} images), but the course data set is now "
-            f"{ds.name!r} ({len(ds)} images, data/course.json): its thresholds do not apply. Rebuild them with "
-            f"`coursekit reference --dataset {course_dataset_spec()}`")
+            f"{ds.name!r} ({len(ds)} images, {course_dataset_origin()}): its thresholds do not apply. {todo}")

@@ -149,11 +149,11 @@ def read_pixels(path: str | os.PathLike, num_colors: int, height: int | None = N
     return np.array(images, dtype=np.uint8).reshape(len(images), height, width)
 
 
-def read_course_files(pixel_path, colormap_path, name: str = "pokemon", **split) -> PaletteDataset:
-    """The course's pair of text files -> a data set (no labels)."""
+def read_course_files(pixel_path, colormap_path, name: str = "pokemon", source: str | None = None, **split) -> PaletteDataset:
+    """The course's pair of text files -> a data set (no labels); ``source`` (default: their folder) is its provenance."""
     palette = read_colormap(colormap_path)
     indices = read_pixels(pixel_path, len(palette))
-    return PaletteDataset(name=name, indices=indices, palette=palette, source=str(Path(pixel_path).parent), **split)
+    return PaletteDataset(name=name, indices=indices, palette=palette, source=source or str(Path(pixel_path).parent), **split)
 
 
 def write_course_files(ds: PaletteDataset, folder: str | os.PathLike, force: bool = False) -> tuple[Path, Path]:

@@ -21,6 +21,24 @@ from .. import paths
 from .dataset import PaletteDataset
 
 
+def shareable_source(source: str) -> str:
+    """A data set's provenance as students may see it: no path of the staff's machine. A local path (or ``file://``
+    URL) becomes its path inside the kit (``data/downloads/pokemon``) or, outside it, its last folder's name; web
+    URLs and descriptions stay as they are."""
+    from urllib.parse import unquote, urlparse
+
+    if not source:
+        return source
+    local = unquote(urlparse(source).path) if source.startswith("file:") else source
+    path = Path(local).expanduser()
+    if not path.is_absolute():
+        return source
+    try:
+        return path.resolve().relative_to(paths.kit_root()).as_posix()
+    except ValueError:
+        return f"a copy of the files in a folder named {path.name!r}" if path.name else "a local copy of the files"
+
+
 def public_copy(ds: PaletteDataset) -> PaletteDataset:
     """The training images of ``ds`` (labels kept), marked with the fingerprint of the data they came from."""
     from .course import dataset_fingerprint
@@ -30,7 +48,7 @@ def public_copy(ds: PaletteDataset) -> PaletteDataset:
     pos = ds.split_indices("train")
     return PaletteDataset(name=ds.name, indices=ds.indices[pos], palette=ds.palette,
                           labels=None if ds.labels is None else ds.labels[pos], label_names=ds.label_names,
-                          split_seed=ds.split_seed, test_fraction=ds.test_fraction, source=ds.source,
+                          split_seed=ds.split_seed, test_fraction=ds.test_fraction, source=shareable_source(ds.source),
                           heldout_of=dataset_fingerprint(ds))
 
 

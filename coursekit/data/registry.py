@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -64,12 +65,28 @@ def pokemon(root: str | os.PathLike | None = None, name: str = "pokemon", **spli
     folder = Path(root) if root is not None else paths.user_data_dir() / "pokemon"
     missing = [f for f in COURSE_FILES if not (folder / f).is_file()]
     if missing:
+        where = ("load_dataset('pokemon', root=FOLDER) in Python, `--root FOLDER` for `coursekit data info/show/export`, "
+                 "or the folder itself as the data set: `coursekit reference --dataset FOLDER`")
         raise DataError(
-            f"{folder}: missing {', '.join(missing)}; run `coursekit data fetch pokemon` "
-            f"or give the folder holding {' and '.join(COURSE_FILES)} (`--root FOLDER` on the command line, "
-            f"load_dataset('pokemon', root=FOLDER) in Python)"
+            f"{folder}: missing {', '.join(missing)}; run `coursekit data fetch pokemon` (offline: "
+            f"`--url file:///FOLDER/` checks and stores a copy you have), copy {' and '.join(COURSE_FILES)} into "
+            f"{paths.user_data_dir() / 'pokemon'}/, or give the folder holding them ({where})"
         )
-    return read_course_files(folder / COURSE_FILES[0], folder / COURSE_FILES[1], name=name, **split)
+    return read_course_files(folder / COURSE_FILES[0], folder / COURSE_FILES[1], name=name, source=_fetched_from(folder), **split)
+
+
+def _fetched_from(folder: Path) -> str | None:
+    """The URL ``coursekit data fetch`` recorded in ``folder/SOURCE.json`` when the files are still the ones it
+    stored (None: no record, or the files were changed or put there by hand since)."""
+    import hashlib
+
+    try:
+        record = json.loads((folder / "SOURCE.json").read_text())
+        url, sums = record["url"], record["sha256"]
+        same = all(hashlib.sha256((folder / f).read_bytes()).hexdigest() == sums[f] for f in COURSE_FILES)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return url if same and isinstance(url, str) and url else None
 
 
 DATASETS = {"sprites": sprites, "digits": digits, "pokemon": pokemon}

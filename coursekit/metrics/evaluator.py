@@ -232,6 +232,24 @@ def evaluator_accuracy(model: Evaluator, dataset, split: str = "test", batch_siz
 
 
 @torch.no_grad()
+def evaluator_reconstruction_error(model: Evaluator, dataset, split: str = "test", batch_size: int = 512) -> float:
+    """An autoencoder's root-mean-square reconstruction error over ``split``'s images, RGB values in [0, 1]
+    (what it was trained to minimise; 0 is perfect). NaN for a classifier, which reconstructs nothing."""
+    from ..data.convert import indices_to_rgb
+
+    if model.config.num_classes > 0:
+        return float("nan")
+    x, _ = dataset.tensors(split)
+    device = next(model.parameters()).device
+    model.eval()
+    total = 0.0
+    for i in range(0, len(x), batch_size):
+        rgb = indices_to_rgb(x[i : i + batch_size], dataset.palette).to(device)  # (B, 3, H, W)
+        total += float((model.output(rgb) - rgb).square().sum())
+    return math.sqrt(total / max(1, x.numel() * 3))
+
+
+@torch.no_grad()
 def features(model: Evaluator, images_indices, palette, batch_size: int = 512) -> torch.Tensor:
     """Palette images (N, H, W) (numpy or torch, any integer type) -> features (N, D) float32 on CPU."""
     from ..data.convert import indices_to_rgb
@@ -296,11 +314,14 @@ def build_reference_evaluator(name: str, out_path=None, seed: int = 0, device: s
     model = train_evaluator(ds, config, seed=seed, device=device, progress=progress)
     seconds = time.perf_counter() - t0
     acc = evaluator_accuracy(model, ds, "test")
+    # an autoencoder has no accuracy (NaN): what it measures is its held-out reconstruction error
+    rmse = evaluator_reconstruction_error(model, ds, "test") if config.num_classes == 0 else None
     out = Path(out_path) if out_path is not None else reference_evaluator_path(ds.name)
     # no timing in the file: the same seed must give the same bytes (coursekit reference --check)
     save_evaluator(model, out, dataset=ds.name, fingerprint=dataset_fingerprint(ds), seed=seed, test_accuracy=acc,
-                   torch_version=str(torch.__version__))
-    return {"dataset": ds.name, "path": str(out), "test_accuracy": acc, "train_seconds": seconds,
+                   torch_version=str(torch.__version__), **({"test_reconstruction_rmse": rmse} if rmse is not None else {}))
+    return {"dataset": ds.name, "path": str(out), "kind": "classifier" if config.num_classes else "autoencoder",
+            "test_accuracy": acc, "test_reconstruction_rmse": rmse, "train_seconds": seconds,
             "chance": 1.0 / max(1, ds.num_classes), "bytes": out.stat().st_size}
 
 
