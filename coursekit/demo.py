@@ -44,6 +44,40 @@ def demo_grade_options(profile: str | None = None, log=print):
     return GradeOptions(profile=profile, insecure=insecure)
 
 
+GRADER_ERROR = "the grader could not check this"  # how a grader's crash reads in a report (pytest_plugin)
+
+
+def example_problems(reports: list[dict], mistakes: dict[str, dict] | None = None) -> list[str]:
+    """What is wrong with the grades of the example submissions (empty when each got the grade it should): the
+    reference solution has full marks, the untouched student version none, a typical mistake fails the tests its
+    ``mistakes.py`` entry says it fails (``fails``) and passes those it says it passes (``passes``), and no grader
+    crashed on any of them (a crash gives no credit, and the staff must fix the grader)."""
+    mistakes = mistakes or {}
+    out = []
+    for r in reports:
+        who, a = r["student"], r["assignment"]
+        if who == "reference" and r["points"] != r["max_points"]:
+            out.append(f"the reference solution of {a} scored {r['points']:g}/{r['max_points']:g}")
+        if who == "untouched" and r["points"] > 0:
+            out.append(f"the untouched student version of {a} scored {r['points']:g}")
+        tests = {t["id"]: t for t in r.get("tests", [])}
+        for t in tests.values():
+            if t.get("grader_error") or str(t.get("message", "")).startswith(GRADER_ERROR):
+                out.append(f"the grader crashed on the example {who!r} of {a}, in \"{t['name']}\" "
+                           f"({t['points']:g}/{t['max_points']:g}): {t.get('message', '')}")
+        m = mistakes.get(a, {}).get(who)
+        if m is None:
+            continue
+        for tid in m.get("fails", []):
+            if tid in tests and tests[tid]["points"] >= tests[tid]["max_points"]:
+                out.append(f"the mistake {who!r} of {a} got full marks on \"{tests[tid]['name']}\", which it must fail")
+        for tid in m.get("passes", []):
+            if tid in tests and not tests[tid]["passed"]:
+                out.append(f"the mistake {who!r} of {a} failed \"{tests[tid]['name']}\", which it must pass: "
+                           f"{tests[tid].get('message', '')}")
+    return out
+
+
 def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, mistakes: int = 2, log=print) -> int:
     from . import paths, release
     from .data import course_dataset
@@ -83,13 +117,12 @@ def run_demo(out: str | None = None, jobs: int = 2, profile: str | None = None, 
     reports = grade_batch([out / "examples"], out / "grades", None, jobs=jobs, options=options, log=log)
     reports.sort(key=lambda r: (r["assignment"], r["student"]))
     log(summary_table(reports))
-    for r in reports:
-        if r["student"] == "reference" and r["points"] != r["max_points"]:
-            log(f"PROBLEM: the reference solution of {r['assignment']} scored {r['points']:g}/{r['max_points']:g}")
-            problems += 1
-        if r["student"] == "untouched" and r["points"] > 0:
-            log(f"PROBLEM: the untouched student version of {r['assignment']} scored {r['points']:g}")
-            problems += 1
+    from .grading.examples import load_mistakes
+
+    found = example_problems(reports, {a: load_mistakes(a) for a in assignments})
+    for line in found:
+        log(f"PROBLEM: {line}")
+    problems += len(found)
     from .grading.layout import describe_outputs, feedback_dir
 
     log(describe_outputs(out / "grades"))

@@ -83,6 +83,11 @@ def test_step_matches_forward(probe, credit):
         bad_shape = next((s for s in out["shapes"] if len(s) != 2), None)
         if not credit.part(1, "steps" in out, f"{name}.step should return logits of shape (B, K), got {bad_shape or out['shapes'][0]}"):
             continue
-        diff = (out["steps"] - out["forward"]).abs().amax(dim=(0, 2))  # (T,)
+        steps, forward = out["steps"], out["forward"]  # (B, T, K) each, when forward is right
+        if not credit.part(2, tuple(forward.shape) == tuple(steps.shape),
+                           f"{name}.forward(x) should give logits (B, T, K) = {tuple(steps.shape)} like its steps, "
+                           f"got {tuple(forward.shape)}: step and forward cannot be compared"):
+            continue
+        diff = (steps - forward).abs().amax(dim=(0, 2))  # (T,)
         first = int((diff > 1e-4).nonzero()[0]) if bool((diff > 1e-4).any()) else None
         credit.part(2, first is None, f"{name}.step(x, {first}, state) differs from forward(x)[:, {first}]")

@@ -17,9 +17,14 @@ Fixtures for graders:
   what they must not depend on. A call that timed out is not run again in the same session
   with the same probe, worker and inputs (and no longer timeout): its error comes back at once.
 - ``profile``: the settings of the active grading profile (``profiles.json``: smoke or full).
-- ``credit``: partial credit, ``credit.part(weight, ok, message)`` for each part of a test.
-  Partial credit stands where the test fails by an assert (or the student's code failing);
-  where the grader itself crashes, the test gives 0: it could not check the rest.
+- ``credit``: partial credit, ``credit.part(weight, ok, message)`` for each part of a test. The rule
+  (``Credit.fraction``): a test that runs to its end scores the weight of its passed parts over the
+  weight of all its parts. A test stopped before its end by a failed assert or by the student's code
+  failing keeps the parts it checked, and the check it was making counts as a failed part as heavy as
+  its heaviest part (the parts it never reached are unknown, so a stopped test never scores full
+  points). Where the grader's own code crashes (any other exception, in setup, call or teardown), the
+  test scores 0, whatever it had checked, and its result says ``grader_error``: it could not check the
+  rest, and the staff must fix it (``coursekit demo`` reports it as a problem).
 - ``attach``: pictures for the feedback page (``attach.grid(title, indices, palette)``,
   ``attach.curve(title, values)``).
 """
@@ -247,18 +252,38 @@ def profile(request) -> dict:
 
 
 class Credit:
-    """Partial credit: each part has a weight; the test scores the share of weight it passed."""
+    """Partial credit: each part has a weight; the test scores the share of weight it passed.
+
+    ``stopped()`` records that the test ended early, by a failed assert or the student's code failing: the check it
+    was making counts as a failed part as heavy as the heaviest part so far. ``crashed()`` records that the grader's
+    own code raised: nothing counts (``fraction`` 0), since it could not check the rest.
+    """
 
     def __init__(self):
         self.parts: list[tuple[float, bool, str]] = []
+        self.interrupted = False  # stopped before its end (an assert, the student's code): one more failed part
+        self.grader_error = False  # the grader's own code crashed: no credit at all
 
     def part(self, weight: float, ok: bool, message: str = "") -> bool:
         self.parts.append((float(weight), bool(ok), message))
         return bool(ok)
 
+    def stopped(self) -> None:
+        self.interrupted = True
+
+    def crashed(self) -> None:
+        self.grader_error = True
+
     @property
     def fraction(self) -> float | None:
-        total = sum(w for w, _, _ in self.parts)
+        """The share of the test's weight it passed: None where it recorded no part; 0.0 after a grader crash; below
+        1 whenever it was stopped before its end (the unfinished check counts as failed)."""
+        if self.grader_error:
+            return 0.0
+        weights = [w for w, _, _ in self.parts]
+        if self.interrupted and weights:
+            weights.append(max(weights))  # the check it was making when it stopped: failed, as heavy as the heaviest
+        total = sum(weights)
         return None if total == 0 else sum(w for w, ok, _ in self.parts if ok) / total
 
     def failures(self) -> list[str]:
@@ -357,7 +382,7 @@ def pytest_runtest_makereport(item, call):
     res = state.results.setdefault(tid, {
         "id": tid, "assignment": folder.name, "name": entry.name if entry else tid,
         "max_points": entry.points if entry else 0.0, "details": entry.details if entry else True,
-        "points": 0.0, "passed": False, "message": "", "seconds": 0.0, "attachments": [],
+        "points": 0.0, "passed": False, "message": "", "seconds": 0.0, "attachments": [], "grader_error": False,
     })
     res["seconds"] += rep.duration
     if rep.when == "call" or (rep.when == "setup" and rep.outcome != "passed"):
@@ -370,8 +395,12 @@ def pytest_runtest_makereport(item, call):
             res.update(passed=True, points=res["max_points"], message="")
         elif rep.outcome == "failed" and call.excinfo is not None and _grader_crashed(call.excinfo):
             item.stash[_CRASHED] = True  # it could not check what came after: no credit for what it did check
-            res.update(passed=False, points=0.0, message=_student_message(call.excinfo))
+            if credit is not None:
+                credit.crashed()
+            res.update(passed=False, points=0.0, message=_student_message(call.excinfo), grader_error=True)
         elif rep.outcome == "failed":
+            if credit is not None and rep.when == "call":
+                credit.stopped()  # an assert or the student's code stopped it: the check it was making failed
             frac = credit.fraction if credit is not None else None
             res.update(passed=False, points=round(res["max_points"] * (frac or 0.0), 4), message=_student_message(call.excinfo) if call.excinfo else "failed")
         elif rep.outcome == "skipped":
