@@ -10,6 +10,8 @@ import time
 
 import torch
 
+from coursekit.grading.gpu import training_device
+
 
 # --- losses ---------------------------------------------------------------------------------
 def _loss_and_grad(fn, *logits):
@@ -141,7 +143,7 @@ def probe_train(sub, train, palette, steps, batch_size, z_dim, width, lr, n_samp
     grader's noise. The grader turns them into palette indices and judges them."""
     from coursekit.data.convert import indices_to_rgb
 
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    dev = training_device(device, torch)  # cuda without CUDA in the worker: an error for the staff, not a CPU run
     real = (indices_to_rgb(torch.as_tensor(train).long(), torch.as_tensor(palette)) * 2 - 1).to(dev)
     torch.manual_seed(seed)
     G = sub.Generator(z_dim, width).to(dev)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from coursekit.grading.gpu import training_device
+
 K, W, H, B = 7, 5, 4, 3  # the small models the structural probes build
 T = W * H
 
@@ -108,9 +110,11 @@ def probe_train(sub, config, seed, train, k, w):
     """Train a fresh model with the student's train() on the grader's training sequences (n, T)."""
     torch.manual_seed(seed)
     model = _build(sub, config, k, w)
+    # the profile's device: cpu unless it says cuda (an error, never a quiet CPU run, where the worker has no CUDA)
+    device = training_device(config.get("device", "cpu"), torch)
     losses = sub.train(model, torch.as_tensor(train).long(), config["steps"], batch_size=config["batch_size"], lr=config["lr"],
-                       device=torch.device("cpu"), generator=torch.Generator().manual_seed(seed), progress=False)
-    return {"state": dict(model.state_dict()), "losses": [float(v) for v in (losses or [])]}
+                       device=device, generator=torch.Generator().manual_seed(seed), progress=False)
+    return {"state": dict(model.state_dict()), "losses": [float(v) for v in (losses or [])], "device": str(device)}
 
 
 def probe_logits(sub, config, k, w, state, x):

@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from coursekit.grading.gpu import training_device
+
 SPRITE_K, SPRITE_H, SPRITE_W = 167, 20, 20
 
 
@@ -131,11 +133,11 @@ def _vae(sub, K, H, W, latent_dim, state=None):
     return model
 
 
-def probe_train(sub, x_train, K, steps, batch_size, lr, num_samples, latent_dim=10, run_seed=0):
+def probe_train(sub, x_train, K, steps, batch_size, lr, num_samples, latent_dim=10, run_seed=0, device="auto"):
     """Train the student's VAE with the student's train() on the grader's training images; weights, losses, samples."""
     x_train = torch.as_tensor(x_train).long()
     H, W = x_train.shape[1:]
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = training_device(device, torch)  # auto: the GPU where the worker was given one (the full profile on a GPU)
     torch.manual_seed(int(run_seed))
     model = _vae(sub, K, H, W, latent_dim).to(device)
     hist = sub.train(model, x_train, int(steps), batch_size=int(batch_size), lr=float(lr), device=device,

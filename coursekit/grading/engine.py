@@ -37,6 +37,7 @@ from pathlib import Path
 
 from .. import paths
 from ..notebook import NotebookError, extract_code, read_notebook
+from . import gpu as _gpu
 from . import layout
 from . import sandbox as _sandbox
 from .reports import cap, report_problem, tests_problem
@@ -51,6 +52,11 @@ class _IsolationError(RuntimeError):
 
 
 IsolationError = getattr(_sandbox, "IsolationError", None) or _IsolationError
+
+
+class WorkerDeviceError(IsolationError):
+    """A worker that must train on the GPU cannot reach CUDA: the grading machine's problem, never the student's, so the
+    batch stops instead of writing zeros (or CPU-trained grades under GPU limits)."""
 
 
 class GradingInterrupted(Exception):
@@ -355,7 +361,7 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
     fb_work.mkdir(parents=True)
     try:
         code, problem = _check_notebook(sub)
-        grader_seconds = 0.0
+        grader_seconds, workers = 0.0, []
         if problem:
             results = _zero_report(sub, problem, profile)
         else:
@@ -367,6 +373,7 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
             if options.call_timeout:
                 cmd += ["--call-timeout", str(options.call_timeout)]
             env = {**os.environ, "MPLBACKEND": "Agg", **options.env}
+            env[_gpu.ENV_WORKER_INFO] = str(work / "workers.jsonl")  # each worker's device, told by the sandbox
             env.pop("COURSEKIT_INSECURE", None)
             if options.insecure:
                 env["COURSEKIT_INSECURE"] = "1"
@@ -376,6 +383,11 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
             if status == "stopped":
                 raise _Stopped
             grader_seconds = time.monotonic() - g0
+            workers = _worker_lines(work / "workers.jsonl")
+            (work / "workers.jsonl").unlink(missing_ok=True)
+            staff = [w["staff_error"] for w in workers if w.get("staff_error")]
+            if staff:
+                raise WorkerDeviceError(f"{sub.student}/{sub.assignment}: {staff[0]}")
             results = None  # after a timeout, none: ``why`` says which limit stopped it
             if status != "timeout" and results_path.is_file():
                 try:
@@ -416,6 +428,8 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
             "test_seconds": round(sum(float(t.get("seconds", 0.0)) for t in tests), 3),
             "total_seconds": round(time.monotonic() - t0, 3),
             "worker_starts": results.get("worker_starts", 0),
+            # the device the sandboxed worker ran on, as it said before the student's code ran (None: no worker started)
+            "worker_device": workers[-1].get("device") if workers else None,
             "graded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         write_gradescope(report, fb_work / "results.json")
@@ -488,6 +502,11 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
             "folders once this run is done")
     _drop_withdrawn(out, found, say, shard)
     gpus = _gpu_count()
+    profile = options.profile or default_profile()
+    if gpus and profile == "full":  # every GPU this batch uses must reach its sandboxed worker before anything is graded
+        for g in sorted({_gpu.assign_slot(slot, jobs, gpus)[0] for slot in range(max(1, jobs))}):
+            _sandbox.check_gpu_worker(_gpu.slot_env(g, jobs, gpus, profile))
+    t_batch = time.monotonic()
     reports: list[dict] = []
     subs: list[Submission] = []
     stop = threading.Event()
@@ -500,8 +519,8 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
 
     def run(i: int, sub: Submission) -> dict:
         opts = options
-        if gpus > 1:  # one GPU per job slot
-            opts = GradeOptions(**{**options.__dict__, "env": {**options.env, "CUDA_VISIBLE_DEVICES": str(i % gpus)}})
+        if gpus:  # the job slot's GPU (shared when jobs > GPUs, each worker with its share of the memory): gpu.slot_env
+            opts = GradeOptions(**{**options.__dict__, "env": {**options.env, **_gpu.slot_env(i, jobs, gpus, profile)}})
         return grade_submission(sub, out, opts, stop)
 
     previous = {}
@@ -546,6 +565,11 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     reports.sort(key=lambda r: (r["student"], r["assignment"]))
+    graded_now = sum(1 for r in reports if not r.get("skipped"))
+    rate = _gpu.per_gpu_hour(graded_now, time.monotonic() - t_batch, gpus)
+    if rate:
+        say(f"{graded_now} submission(s) graded in {time.monotonic() - t_batch:.0f} s on {gpus} GPU(s), {jobs} at a time: "
+            f"{rate:.0f} submissions per GPU-hour")
     done = {(r.get("folder"), r["assignment"]) for r in reports}
     write_roster(out, found, inputs)
     if shard is not None:  # the gradebook is the merge's: shards sharing ``out`` never race over it
@@ -563,6 +587,23 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
     if stop.is_set():
         raise GradingInterrupted(signum[0] if signum else signal.SIGINT, len(reports), len(subs), out)
     return reports
+
+
+def _worker_lines(path: Path) -> list[dict]:
+    """What the sandbox recorded about each worker of a grading (``gpu.ENV_WORKER_INFO``), oldest first."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        try:
+            w = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(w, dict):
+            found.append(w)
+    return found
 
 
 def _gpu_count() -> int:

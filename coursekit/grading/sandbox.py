@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
-import glob
 import io
 import json
 import os
@@ -56,6 +55,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import paths
+from . import gpu as _gpu
 
 
 class SubmissionError(Exception):
@@ -126,6 +126,7 @@ def _launch_works(isolation: str) -> bool:
             empty = Path(d) / "empty.py"
             empty.write_text("")
             sb = Sandbox(empty, empty, isolation=isolation, insecure=True)
+            sb.gpu, sb.gpu_error = None, None  # whether the launcher works, not the GPU (``check_gpu_worker`` asks that)
             try:
                 sb.proc = sb._spawn([sys.executable, "-c", "import coursekit.grading.worker"], subprocess.DEVNULL)
                 _PROBED[isolation] = sb.proc.wait(timeout=60) == 0
@@ -134,6 +135,30 @@ def _launch_works(isolation: str) -> bool:
             finally:
                 sb.cleanup()
     return _PROBED[isolation]
+
+
+def check_gpu_worker(environ: dict | None = None) -> dict:
+    """Start a worker as a grading would, with the GPU ``environ`` gives it (``gpu.slot_env``), running no student
+    code, and return what it reports about its device; ``IsolationError`` where the profile requires CUDA
+    (``COURSEKIT_REQUIRE_CUDA=1``) and the worker cannot reach it. The engine asks before a full-profile batch on a
+    GPU machine, so that a broken GPU setup stops the batch before any submission is graded."""
+    saved = {k: os.environ.get(k) for k in (environ or {})}
+    os.environ.update(environ or {})
+    try:
+        with tempfile.TemporaryDirectory(prefix="coursekit-gpu-probe-") as d:
+            empty = Path(d) / "empty.py"
+            empty.write_text("")
+            with Sandbox(empty, empty, insecure=True) as sb:
+                sb.start()
+                if sb.load_error:
+                    raise IsolationError(f"a worker with no student code failed to start: {sb.load_error}")
+                return dict(sb.worker_info)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 # --- what the worker sees ----------------------------------------------------------------------------------------
@@ -511,6 +536,18 @@ class Sandbox:
         self.log_path.touch(mode=0o600)
         self._err_path = self.workdir / "launcher.err"
         self.starts = 0  # how many worker processes this submission needed
+        # The GPU its worker gets (bound into bubblewrap's /dev alone; see ``gpu``): this grading's, from the
+        # environment the engine set, or None; ``dev_dir`` and ``dev_entries`` say where its device nodes are (tests
+        # give a fake listing). ``worker_info``: what the last worker reported about its device before the student's
+        # code ran, e.g. {"cuda": True, "device": "cuda:0 (NVIDIA H100...)", "memory_fraction": 0.45}.
+        self.gpu, self.gpu_error = None, None
+        try:
+            self.gpu = _gpu.sandbox_gpu()
+        except _gpu.GpuError as e:
+            self.gpu_error = str(e)
+        self.dev_dir, self.dev_entries = "/dev", None
+        self.require_cuda = _gpu.cuda_required()  # the full profile on a GPU machine: a worker without CUDA is an error
+        self.worker_info: dict = {}
 
     # --- process management ----------------------------------------------------------------
     def _check_isolation(self) -> None:
@@ -574,9 +611,15 @@ class Sandbox:
             p = Path("/etc", name)
             if p.exists():
                 cmd += ["--ro-bind", self._stage(p.resolve(), uid, stage), str(p)]
-        cmd += ["--proc", "/proc", "--dev", "/dev"]
-        for dev in sorted(glob.glob("/dev/nvidia*")):  # the GPU, where there is one
-            cmd += ["--dev-bind", dev, dev]
+        cmd += ["--proc", "/proc", "--dev", "/dev"]  # a fresh /dev: null, zero, random, tty... and nothing of the host's
+        if self.gpu_error:
+            raise IsolationError(self.gpu_error)
+        try:  # then, on top of it, this grading's GPU alone: the control nodes and its own node (see ``gpu``)
+            nodes = _gpu.device_nodes(self.gpu, self.dev_entries, self.dev_dir)
+        except _gpu.GpuError as e:
+            raise IsolationError(str(e)) from None
+        for dev in nodes:
+            cmd += ["--dev-bind", self._stage(Path(dev), uid, stage), "/dev/" + Path(dev).name]
         cmd += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
         binds = [(p, p) for p in _needed_paths() if not any(s == p or s in p.parents for s in system)]
         for src, dst in self.ro_binds:
@@ -627,7 +670,8 @@ class Sandbox:
             # not only the worker's, so the limit is what runs now plus the allowance. It still stops a fork bomb;
             # the TA's other programs keep their own limits.
             nproc = _tasks_of(os.getuid()) + self.limits.processes
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "COURSEKIT_ROOT", "COURSEKIT_DATA", "COURSEKIT_DATASET")}
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "COURSEKIT_ROOT", "COURSEKIT_DATA", "COURSEKIT_DATASET")}
+        env.update(_gpu.worker_env(self.gpu, bubblewrap=self.isolation == "bubblewrap"))  # this grading's GPU, or none
         env.update(PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS=str(self.limits.threads), MPLBACKEND="Agg", HOME=str(self.home),
                    USER="student", LOGNAME="student", TMPDIR="/tmp" if self.isolation == "bubblewrap" else str(self.home))
         with open(self._err_path, "wb") as err:
@@ -653,6 +697,9 @@ class Sandbox:
         self._send(init)
         try:
             header, _ = self._receive(self.limits.load_timeout, "loading the notebook's code")
+            if isinstance(header.get("worker"), dict):  # the device it sees, said before the student's code ran
+                self._worker_started(header["worker"])
+                header, _ = self._receive(self.limits.load_timeout, "loading the notebook's code")
         except SubmissionError as e:  # an endless loop or a crash at the top level: it would happen again
             launcher = "" if "took longer than" in str(e) else self._launcher_error()
             if launcher:  # bubblewrap or Python failed before the worker took over its stderr: not the student's doing
@@ -663,6 +710,26 @@ class Sandbox:
         if not header.get("ok"):
             self.load_error = str(header.get("error", "the notebook's code failed to load"))[:2000]
             self.close()
+
+    def _worker_started(self, info: dict) -> None:
+        """Record what a new worker reports about its device (``COURSEKIT_WORKER_INFO``: one JSON line per worker, for
+        the engine's report), and refuse a worker without CUDA where the profile trains on a GPU: an
+        ``IsolationError`` (the staff's problem), recorded as such, never a quiet CPU run."""
+        self.worker_info = {k: info.get(k) for k in ("cuda", "device", "gpus", "memory_fraction", "cuda_error") if k in info}
+        line = {**self.worker_info, "gpu": self.gpu.index if self.gpu else None}
+        error = _gpu.no_cuda_message(self.worker_info, self.gpu) if self.require_cuda and not self.worker_info.get("cuda") else ""
+        if error:
+            line["staff_error"] = error
+        where = os.environ.get(_gpu.ENV_WORKER_INFO)
+        if where:
+            try:
+                with open(where, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(line) + "\n")
+            except OSError:
+                pass
+        if error:
+            self.close()
+            raise IsolationError(error)
 
     def close(self) -> None:
         """Stop the worker and everything it started. Under bubblewrap, killing bubblewrap ends its PID namespace;

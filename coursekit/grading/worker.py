@@ -4,7 +4,9 @@ Protocol, over the pipes it was started with (the student's prints go to a log f
 
 1. one JSON line: {"code": path of the student's module, "probes": path of the probe module,
    "seed": int, "threads": int}
-2. one JSON line back: {"ok": true} or {"ok": false, "error": "..."} (the code failed to load)
+2. one JSON line back, before the student's code runs: {"worker": {"cuda": bool, "device": str, ...}} (the device
+   it sees, with its GPU memory capped: ``gpu.worker_setup``), then one more: {"ok": true} or
+   {"ok": false, "error": "..."} (the code failed to load)
 3. then, per request: a JSON line {"probe": name, "seed": int, "nbytes": n} followed by n bytes,
    ``torch.save`` of the probe's parameters (plain tensors, numbers, lists: the inputs the grader
    chose); back comes a JSON header line {"ok": bool, "nbytes": n, "error": str} followed by n
@@ -200,6 +202,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(int(init.get("threads", 1)))
+    from coursekit.grading import gpu
+
+    send({"worker": gpu.worker_setup(torch)})  # before the student's code: what it says cannot be the student's
     try:
         probes = _load(init["probes"], "probes")
     except BaseException as e:  # the grader's own module: report it as such
@@ -236,6 +241,10 @@ def main() -> None:
             torch.save(result, buf)
             send({"ok": True}, buf.getvalue())
         except BaseException as e:  # noqa: BLE001 - SystemExit and KeyboardInterrupt from student code too
+            if gpu.is_oom(e):  # the student's model does not fit in its share of the GPU: say so, not a bare traceback
+                total = torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else None
+                send({"ok": False, "error": gpu.oom_message(total) + ". What failed: " + _describe(e, init["code"])})
+                continue
             send({"ok": False, "error": _describe(e, init["code"])})
 
 
