@@ -251,3 +251,26 @@ def test_the_gpu_sizing_is_the_lecture_s_pixelrnn_on_cuda():
     assert sizing["gan"]["train"]["device"] == "cuda"
     for a in ("pixelrnn", "vae", "gan"):  # the committed full profile stays as measured (CPU-sized) until a GPU run
         assert json.loads((KIT / "autograder" / a / "profiles.json").read_text())["full"] != sizing[a]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="pretends a GPU machine whose workers have no CUDA")
+def test_a_batch_on_a_gpu_machine_checks_its_workers_first_and_reports_submissions_per_gpu_hour(tmp_path, monkeypatch):
+    from coursekit.grading import engine
+    from coursekit.grading.sandbox import check_gpu_worker
+
+    assert check_gpu_worker({})["device"] == "cpu"
+    monkeypatch.setenv("COURSEKIT_ROOT", str(TOYKIT))
+    monkeypatch.setattr(engine, "_gpu_count", lambda: 1)
+    for name in ("ann", "bob"):
+        _toy_notebook(tmp_path / "in" / name / "toy.ipynb")
+    opts = dict(call_timeout=20, insecure=not strong_isolation_available())
+    with pytest.raises(IsolationError, match="cannot reach CUDA"):  # full profile: nothing is graded
+        engine.grade_batch([tmp_path / "in"], tmp_path / "out", ["toy"], jobs=2, options=engine.GradeOptions(profile="full", **opts),
+                           progress=False)
+    assert not list((tmp_path / "out").rglob("report.json"))
+    said = []
+    reports = engine.grade_batch([tmp_path / "in"], tmp_path / "out", ["toy"], jobs=2,
+                                 options=engine.GradeOptions(profile="smoke", **opts), progress=False, log=said.append)
+    assert [r["worker_device"] for r in reports] == ["cpu", "cpu"]  # smoke: the workers got no GPU
+    assert any("2 submission(s) graded" in s and "submissions per GPU-hour" in s for s in said), said
