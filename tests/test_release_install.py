@@ -40,7 +40,7 @@ def installed(tmp_path_factory):
     (wheel,) = wheels.glob("coursekit-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "coursekit/data/bundled/sprites.npz" in names and "coursekit/data/bundled/evaluators/evaluator_sprites.pt" in names
-    assert "coursekit/metrics/figures/models_side_by_side.png" in names  # the VAE and GAN notebooks show it
+    assert "coursekit/metrics/figures/models_side_by_side.png" in names  # coursekit/metrics/README.md shows it
     venv = tmp / "venv"
     r = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp)
     assert r.returncode == 0, r.stderr
