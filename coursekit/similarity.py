@@ -101,12 +101,14 @@ def _join(cells: list[tuple[str, str]]) -> str:
 
 
 def given_code(assignment: str) -> str:
-    """Every code cell of the student notebook of ``assignment``: what all students were given."""
+    """Every code cell of the student notebook of ``assignment``: what all students were given (its answer cells also
+    as ``collect`` joins a student's, so that code spanning two untouched cells counts as given too)."""
     path = paths.assignments_dir() / assignment / f"{assignment}.ipynb"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no student notebook for assignment {assignment!r} (the given code is read from it)")
     nb = read_notebook(path)
-    return "\n\n".join(strip_magics(c.source) for c in nb.cells if c.cell_type == "code")
+    cells = "\n\n".join(strip_magics(c.source) for c in nb.cells if c.cell_type == "code")
+    return cells + "\n\n" + _join(answer_cells(nb))  # and its answer cells joined as a student's are: their seams too
 
 
 def _fingerprint(text: str, opts: SimilarityOptions, boilerplate=None, window: int | None = None):
