@@ -22,7 +22,10 @@ before collecting, as nbgrader asks anyway.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,6 +183,22 @@ def _write_feedback(course: NbgraderCourse, out: Path, report: dict, notebook: s
     summary.feedback.append(dest)
 
 
+@contextlib.contextmanager
+def _alembic_on_path():
+    """nbgrader runs the ``alembic`` script to stamp a new database; where the kit runs from a virtual environment that
+    is not on PATH (``.venv/bin/coursekit``), put the environment's scripts on it for that time."""
+    here = Path(sys.executable).parent
+    if shutil.which("alembic") is None and (here / "alembic").is_file():
+        old = os.environ.get("PATH", "")
+        os.environ["PATH"] = str(here) + os.pathsep + old
+        try:
+            yield
+        finally:
+            os.environ["PATH"] = old
+    else:
+        yield
+
+
 def export_to_nbgrader(course: NbgraderCourse, out: str | Path, reports: list[dict], force: bool = False) -> ExportSummary:
     """Write the points of ``reports`` (graded into ``out`` from ``course.submitted``) into the course's gradebook
     database and the kit's feedback pages into its feedback tree (see the module's docstring)."""
@@ -187,7 +206,7 @@ def export_to_nbgrader(course: NbgraderCourse, out: str | Path, reports: list[di
 
     out = Path(out)
     summary = ExportSummary()
-    with Gradebook(course.db_url, course_id=course.course_id or "default_course") as gb:
+    with _alembic_on_path(), Gradebook(course.db_url, course_id=course.course_id or "default_course") as gb:
         for rep in reports:
             student, assignment = rep["student"], rep["assignment"]
             submission = course.submitted / student / assignment
