@@ -271,6 +271,8 @@ def _run_grader(cmd: list[str], env: dict, work: Path, timeout: float, stop: thr
         while True:
             try:
                 proc.wait(timeout=max(0.01, min(0.2, next_look - time.monotonic())))
+                if stop is not None and proc.returncode in (-signal.SIGTERM, -signal.SIGINT) and stop.wait(2.0):
+                    status = "stopped"  # the grader got the batch's stop signal too (Slurm signals every process of a job)
                 break
             except subprocess.TimeoutExpired:
                 now = time.monotonic()

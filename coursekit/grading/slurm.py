@@ -225,8 +225,18 @@ def grade_on_slurm(inputs: list, out: str | Path, assignments: list[str] | None 
             if on_submit is not None:
                 on_submit(job)
             say(f"submitted job {job}" + (f" (shards {array}, try {attempt + 1})" if array else ""))
+            fails = 0
             while True:
-                states = task_states(job)
+                try:
+                    states = task_states(job)
+                    fails = 0
+                except SlurmError as e:  # a busy controller: look again, give up after a minute or so of errors
+                    fails += 1
+                    if fails > max(10, int(60 / max(slurm.poll, 0.1))):
+                        raise
+                    say(f"squeue did not answer ({e}); trying again")
+                    time.sleep(slurm.poll)
+                    continue
                 left = missing()
                 bar.update(len(subs) - len(left) - bar.n)
                 if not any(s in ACTIVE for s in states.values()):
