@@ -36,10 +36,7 @@ def test_every_submission_is_in_exactly_one_shard_and_late_ones_move_nobody():
         before = {i: shard_of(*i, n) for i in ids}
         assert all(0 <= k < n for k in before.values())
         assert all(sum(Shard(k, n).holds(*i) for k in range(n)) == 1 for i in ids[:20])
-        late = _ids(50, 1)
-        assert {i: shard_of(*i, n) for i in ids} == before  # the identity alone decides: nothing moved
-        for i in late:
-            assert shard_of(*i, n) == shard_of(*i, n)
+        assert {i: shard_of(*i, n) for i in reversed(ids)} == before  # the identity alone decides, not the order
     sizes = [sum(shard_of(*i, 4) == k for i in ids) for k in range(4)]
     assert min(sizes) > 50, sizes  # a hash spreads them (75 each on average)
     # the student and the assignment both count
