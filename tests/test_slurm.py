@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from slurm_cluster import SlurmUnavailable, start_cluster
