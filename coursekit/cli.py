@@ -146,6 +146,7 @@ def _cmd_submit(args) -> int:
 
 STAFF_COMMANDS = {"release": ("solutions",), "grade": ("autograder",), "similarity": ("autograder",), "gradebook": ("autograder",), "reference": ("autograder", "solutions"),
                   "demo": ("autograder", "solutions")}  # the course staff's commands, and the hidden folders each needs
+STAFF_COMMANDS["export"] = ("autograder",)  # coursekit export gradescope: the hidden graders go into the bundle
 
 
 def _missing_staff_folders(command: str) -> list[str]:
@@ -326,6 +327,19 @@ def _cmd_demo(args) -> int:
     except GradingInterrupted as e:
         print(f"coursekit demo: {e}", file=sys.stderr, flush=True)
         return e.exit_code
+
+
+def _cmd_export_gradescope(args) -> int:
+    from .export.gradescope import BundleConfig, build_bundle
+
+    cfg = BundleConfig(args.assignment, profile=args.profile, hidden_visibility=args.hidden_tests, output_format=args.output_format,
+                       leaderboard=args.leaderboard, timeout=args.timeout, torch_spec=args.torch or "")
+    out = build_bundle(cfg, args.output, force=args.force)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): Gradescope's autograder of {cfg.assignment}, {cfg.profile} profile, "
+          f"grading stopped after {cfg.timeout:g} s; upload it as the assignment's autograder (Ubuntu base image). Hidden "
+          f"tests: {cfg.hidden_visibility}; leaderboard: {'on' if cfg.leaderboard else 'off'}. Final grades on a GPU: "
+          "coursekit grade on Gradescope's export of the submissions (README, 'Gradescope')")
+    return 0
 
 
 def _cmd_env(args) -> int:
@@ -581,6 +595,37 @@ def build_parser(staff: bool | None = None) -> argparse.ArgumentParser:
     m.add_argument("--profile", choices=["smoke", "full"], help="grading profile (default: by device)")
     m.add_argument("--mistakes", type=int, default=2, help="typical mistakes graded per assignment (default: 2)")
     m.set_defaults(func=_cmd_demo)
+
+    x = staff_parser(
+        "export",
+        help="export the grading to where a course grades: a Gradescope autograder zip",
+        description="Write what another platform runs to grade with this kit.",
+    )
+    xsub = x.add_subparsers(dest="export_command", metavar="TARGET", required=True)
+    gs = xsub.add_parser(
+        "gradescope",
+        help="a Gradescope autograder zip for one assignment",
+        description="Write Gradescope's autograder zip of an assignment: setup.sh (installs PyPI's CPU build of torch and "
+        "the kit carried in the zip, with the assignment's hidden graders, reference outputs and data) and run_autograder "
+        "(finds the notebook in /autograder/submission, grades it in the smoke profile inside the sandbox where the "
+        "container allows it, with limits only otherwise, said in the results, and writes "
+        "/autograder/results/results.json). Gradescope has no GPU: for final grades on a GPU, grade Gradescope's export "
+        "of the submissions with `coursekit grade EXPORT --profile full` (the hybrid pattern, README).",
+    )
+    gs.add_argument("-a", "--assignment", required=True, help="the assignment to grade")
+    gs.add_argument("-o", "--output", required=True, help="the zip to write (e.g. autograder.zip)")
+    gs.add_argument("--profile", choices=["smoke", "full"], default="smoke", help="grading profile (default: smoke; Gradescope has no GPU)")
+    gs.add_argument("--hidden-tests", choices=["after_due_date", "after_published", "hidden", "visible"], default="after_due_date",
+                    help="Gradescope visibility of the tests the rubric hides the details of (default: after_due_date; "
+                    "visible: shown at once with their message replaced)")
+    gs.add_argument("--output-format", choices=["md", "html"], default="md", help="how Gradescope renders the outputs (default: md)")
+    gs.add_argument("--leaderboard", action="store_true", help="send held-out bits per pixel and FID to Gradescope's leaderboard")
+    gs.add_argument("--timeout", type=float, default=480.0,
+                    help="seconds of grading before it is stopped (default: 480, under Gradescope's default 10 minutes; "
+                    "raise both where the assignment's limit is raised, up to 40 minutes)")
+    gs.add_argument("--torch", help="the torch setup.sh installs from the CPU index (default: this machine's version, e.g. torch==2.3.1)")
+    gs.add_argument("--force", action="store_true", help="replace an existing zip")
+    gs.set_defaults(func=_cmd_export_gradescope)
 
     e = sub.add_parser(
         "env",

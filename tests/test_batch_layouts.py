@@ -257,7 +257,7 @@ def test_feedback_follows_the_notebooks_order_and_says_the_run_was_short(graded)
 def test_lms_export_and_pass_rates(graded):
     _, out, _, _ = graded
     lms = list(csv.reader(open(out / "lms_grades.csv", encoding="utf-8")))
-    assert lms[0][:2] == ["Student", "SIS Login ID"] and set(lms[0][2:]) == {"toy", "second"}
+    assert lms[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] and set(lms[0][5:]) == {"toy", "second"}
     col = {name: i for i, name in enumerate(lms[0])}
     assert lms[1][0] == "Points Possible" and float(lms[1][col["toy"]]) == 4 and float(lms[1][col["second"]]) == 3
     by = {row[0]: row for row in lms[2:]}

@@ -49,7 +49,7 @@ def _budget(profile):
     return f"after {c['steps']} steps of your train_step (batch {c['batch_size']}, Adam lr {c['lr']}, Generator(z_dim={c['z_dim']}, width={c['width']}))"
 
 
-def test_sample_quality_fid_kid(probe, profile, credit, attach):
+def test_sample_quality_fid_kid(probe, profile, credit, attach, record_property):
     res, m = _trained(probe, profile, attach)
     hint = ("; check train_step: D on real (label 1) and detached generated images (label 0), then G with the non-saturating loss "
             "through D, one update each per step")
@@ -59,6 +59,7 @@ def test_sample_quality_fid_kid(probe, profile, credit, attach):
             f"{_budget(profile)} the samples are not varied, new images (see the tests on mode collapse and copying), "
             "so their FID and KID do not count")):
         return
+    record_property("leaderboard", {"name": "FID", "value": m["fid"], "order": "asc"})  # of varied samples that are not copies
     credit.part(1, m["fid"] <= TH["fid_max"], f"{_budget(profile)} the samples' FID is {m['fid']:.1f}, above the threshold" + hint)
     credit.part(1, m["kid"] <= TH["kid_max"], f"{_budget(profile)} the samples' KID is {m['kid']:.2f}, above the threshold" + hint)
 

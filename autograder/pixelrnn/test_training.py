@@ -6,7 +6,7 @@ that pixel or later ones change. A model that reads what it predicts gets no poi
 """
 
 
-def test_training_reaches_threshold(graded_run, heldout_scores, training, attach):
+def test_training_reaches_threshold(graded_run, heldout_scores, training, attach, record_property):
     cfg = training["config"]
     if graded_run["losses"]:
         attach.curve("your training loss (nats per pixel)", graded_run["losses"], ylabel="nats")
@@ -17,6 +17,7 @@ def test_training_reaches_threshold(graded_run, heldout_scores, training, attach
         f"{100 * v['share']:.0f}% of the checked images). The prediction of pixel t may use only pixels before t, "
         "and must not depend on the other images in the batch")
     bpp = heldout_scores["bpp"]
+    record_property("leaderboard", {"name": "held-out bits per pixel", "value": bpp, "order": "asc"})  # of a causal model only
     assert bpp <= training["threshold_bpp"], (
         f"after training {cfg['model']}(hidden={cfg['hidden']}) with your train() for {cfg['steps']} steps "
         f"(batch {cfg['batch_size']}, lr {cfg['lr']}) on {cfg['train_subset']} images, the held-out loss is {bpp:.3f} bits per pixel, "

@@ -77,12 +77,14 @@ def _check_samples(r, n):
     assert not s.is_floating_point() and int(s.min()) >= 0 and int(s.max()) < r["colours"], "samples should be long colour indices in 0..K-1 (the argmax over the decoder's K logits)"
 
 
-def test_heldout_negative_elbo(probe, profile, attach):
+def test_heldout_negative_elbo(probe, profile, attach, record_property):
     r = _trained(probe, profile)
     if r["losses"]:
         attach.curve("your training loss (negative ELBO, nats per image)", r["losses"])
     bpp = negative_elbo_to_bpp(r["heldout_nats"], r["height"], r["width"])
     limit = _thresholds(profile)["heldout_bpp"]["max"]
+    if bpp == bpp:
+        record_property("leaderboard", {"name": "held-out bits per pixel (negative ELBO)", "value": bpp, "order": "asc"})
     assert bpp == bpp and bpp <= limit, (
         f"after training with your train() for the graders' budget ({profile['train_steps']} steps of {profile['batch_size']} images), "
         f"the held-out negative ELBO is {bpp:.3f} bits per pixel, above the threshold set from the reference solution: "
@@ -90,7 +92,7 @@ def test_heldout_negative_elbo(probe, profile, attach):
         "optimiser steps every batch, and that the default learning rate trains")
 
 
-def test_sample_quality(probe, profile, attach):
+def test_sample_quality(probe, profile, attach, record_property):
     r = _trained(probe, profile)
     _check_samples(r, profile["num_samples"])
     attach.grid("your samples", r["samples"][:32], course_dataset().palette)
@@ -100,7 +102,10 @@ def test_sample_quality(probe, profile, attach):
         problems.append(f"FID {m['fid']:.1f} is too high (samples unlike the training images)")
     if not m["coverage"] >= t["coverage"]["min"]:
         problems.append(f"coverage {m['coverage']:.2f} is too low (samples miss much of the data's variety, e.g. all alike)")
-    if _copying(r, profile):  # stored or transformed images earn no quality points
+    copying = _copying(r, profile)
+    if not copying:  # the leaderboard's FID, like the points, only of samples that are not copies
+        record_property("leaderboard", {"name": "FID", "value": m["fid"], "order": "asc"})
+    if copying:  # stored or transformed images earn no quality points
         problems.append("they reproduce training or held-out images (see the test on copies), so their FID and coverage do not count")
     assert not problems, ("your VAE's samples (sample(model, n) after the graders' training) fall short of the reference: " + "; ".join(problems)
                           + ". Samples should decode z ~ N(0, I) from the prior and take the most likely colour of each pixel")

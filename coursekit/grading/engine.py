@@ -323,6 +323,12 @@ def done_report(dest: Path, key: dict, rubric, feedback: Path | None = None) -> 
     return old
 
 
+def _student_id(sub: Submission) -> str:
+    from .gradebook import student_id_of
+
+    return student_id_of(sub)
+
+
 def _in_rubric_order(tests: list[dict], rubric) -> list[dict]:
     """The tests in the rubric's order, which is the notebook's (not pytest's order of files)."""
     order = {tid: i for i, tid in enumerate(rubric.items)}
@@ -411,6 +417,7 @@ def grade_submission(sub: Submission, out: str | Path, options: GradeOptions | N
         report = {
             "student": sub.student,
             "folder": sub.folder,
+            "student_id": _student_id(sub),  # for the LMS exports (gradebook.student_id_of)
             "assignment": sub.assignment,
             "notebook": cap(sub.notebook, 1000) if sub.notebook else None,
             "key": key,

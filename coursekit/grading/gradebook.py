@@ -6,11 +6,18 @@ of the latest run (``OUT/staff/roster.json``: the students and submissions it fo
   which kit version. A student with reports from an earlier run who is not in the latest run's inputs is kept,
   flagged in the ``status`` column (never silently): delete their folders under ``OUT/staff`` and ``OUT/feedback``
   to drop them, or grade into a fresh ``OUT``.
-- ``OUT/lms_grades.csv``: for an LMS (Canvas's gradebook import): ``Student``, ``SIS Login ID``, then points per
-  assignment, with a ``Points Possible`` row; only the latest run's students; an empty cell where nothing was graded.
+- ``OUT/lms_grades.csv``: Canvas's gradebook import: ``Student``, ``ID`` (Canvas's own number, left empty),
+  ``SIS User ID`` (the student ID), ``SIS Login ID``, ``Section``, then points per assignment, with a ``Points Possible``
+  row; only the latest run's students; an empty cell where nothing was graded.
+- ``OUT/moodle_grades.csv``: Moodle's grade import (CSV): ``ID number`` (the student ID: map it to the user field
+  "ID number" when importing), ``Full name``, then points per assignment; the same students and cells.
 - ``OUT/test_pass_rates.csv`` and ``OUT/summary.html``: per test, in the notebook's order, how many of the class
   passed it and the mean points: which part of an assignment the class failed.
 - ``OUT/feedback/<folder>/index.html``: each student's summary, with "not submitted" where they handed nothing in.
+
+The student ID (``student_id``) is, first found: the one Gradescope's export names (``submission_metadata.yml``),
+``STUDENT_ID`` in the notebook's name cell (read, never run), or the ``<ID>`` of a zip named ``<ID>_<Name>.zip`` as
+``coursekit submit`` writes it (an ID holds a digit). A student without one has an empty ID cell: match them by hand.
 
 Every student-controlled string is escaped where it lands (``reports.csv_cell``, ``html.escape``).
 """
@@ -21,6 +28,7 @@ import csv
 import html
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +36,7 @@ from pathlib import Path
 from . import layout
 from .reports import cap, collect_reports, csv_cell, isolation_label
 
+MOODLE = "moodle_grades.csv"  # beside layout.LMS (Canvas's)
 NOT_SUBMITTED = "not submitted"
 NOT_GRADED = "not graded yet"
 STALE = "not in the latest run's inputs"
@@ -43,6 +52,36 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+_ID_IN_NAME = re.compile(r"([A-Za-z0-9-]*[0-9][A-Za-z0-9-]*)_[^\W\d_]")  # coursekit submit's <ID>_<Name>
+
+
+def id_from_name(name: str) -> str:
+    """The ``<ID>`` of a name like ``s1234567_Ada_Lovelace`` (``coursekit submit``'s zip names); "" where the name is
+    not of that form (an ID holds a digit, the name starts with a letter: ``alice_smith`` has no ID)."""
+    m = _ID_IN_NAME.match(str(name))
+    return m.group(1) if m else ""
+
+
+def notebook_student_id(notebook) -> str:
+    """``STUDENT_ID`` as written in a notebook's name cell (parsed, never run); "" where there is none."""
+    from ..notebook import NotebookError, read_notebook
+    from ..submit import SubmissionError, student_fields
+
+    if notebook is None:
+        return ""
+    try:
+        return cap(student_fields(read_notebook(notebook)).get("STUDENT_ID", ""), 100)
+    except (NotebookError, SubmissionError, OSError, ValueError, AttributeError, TypeError):
+        return ""
+
+
+def student_id_of(sub) -> str:
+    """A submission's student ID: the one its source names (Gradescope's export), its notebook's ``STUDENT_ID``, or
+    the ``<ID>`` of its ``<ID>_<Name>`` zip or folder; "" where none is found."""
+    return (getattr(sub, "student_id", "") or notebook_student_id(sub.notebook) or id_from_name(sub.student)
+            or id_from_name(Path(str(sub.source)).stem))
+
+
 def write_roster(out: str | Path, found, inputs=()) -> Path:
     """Record what the run found (``submissions.Found``): its students, their submissions and problems."""
     from .. import __version__
@@ -55,8 +94,8 @@ def write_roster(out: str | Path, found, inputs=()) -> Path:
         "kit_version": __version__,
         "inputs": [str(p) for p in inputs],
         "assignments": list(found.scope),
-        "students": [{"student": s.student, "folder": s.folder, "problem": s.problem, "submitted": sorted(subs.get(s.folder, {}))}
-                     for s in found.students],
+        "students": [{"student": s.student, "folder": s.folder, "problem": s.problem, "submitted": sorted(subs.get(s.folder, {})),
+                      "student_id": getattr(s, "student_id", "") or id_from_name(s.student)} for s in found.students],
     }
     path = Path(out) / layout.STAFF / layout.ROSTER
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +119,12 @@ class Row:
     waiting: set[str] = field(default_factory=set)  # handed in, not graded (a stopped batch)
     problem: str = ""  # why nothing of the student's could be graded (e.g. a corrupt zip)
     stale: bool = False  # not in the latest run's inputs
+    listed_id: str = ""  # the student ID the roster gives (Gradescope's export, a zip's name)
+
+    @property
+    def student_id(self) -> str:
+        """The ID the reports found (Gradescope's export, the notebook's STUDENT_ID, the zip's name), else the roster's."""
+        return next((str(r["student_id"]) for r in self.reports.values() if r.get("student_id")), "") or self.listed_id
 
     def cell(self, assignment: str):
         if assignment in self.reports:
@@ -128,6 +173,7 @@ def build_gradebook(out: str | Path, exclude=()) -> Gradebook:
                 continue
             row = rows.setdefault(s["folder"], Row(str(s.get("student", s["folder"])), s["folder"]))
             row.problem = str(s.get("problem") or "")
+            row.listed_id = str(s.get("student_id") or "")
             row.waiting |= {a for a in s.get("submitted", []) if isinstance(a, str)}
         order = list(roster.get("assignments") or [])
     for r in reports:
@@ -178,7 +224,7 @@ def _write_csv(path: Path, rows: list[list]) -> None:
 
 def write_gradebook_csv(book: Gradebook, path: Path) -> Path:
     tests = _test_columns(book)
-    header = ["student", "folder", *book.assignments, "total", "max_points", *[c for c, _, _ in tests], "problem", "isolation",
+    header = ["student", "folder", "student_id", *book.assignments, "total", "max_points", *[c for c, _, _ in tests], "problem", "isolation",
               "graded_at", "kit_version", "status"]
     lines = [header]
     total_max = round(sum(book.max_points.values()), 4)
@@ -187,7 +233,7 @@ def write_gradebook_csv(book: Gradebook, path: Path) -> Path:
         isolation = sorted({isolation_label(r) for r in row.reports.values()} - {""})
         when = max((str(r.get("graded_at", "")) for r in row.reports.values()), default="")
         versions = sorted({str(r.get("versions", {}).get("coursekit", "")) for r in row.reports.values()} - {""})
-        lines.append([row.student, row.folder, *[row.cell(a) for a in book.assignments],
+        lines.append([row.student, row.folder, row.student_id, *[row.cell(a) for a in book.assignments],
                       round(sum(r["points"] for r in row.reports.values()), 4), total_max,
                       *[pts.get((a, tid), "") for _, a, tid in tests], _row_problem(row, len(book.assignments) > 1),
                       ", ".join(isolation), when, ", ".join(versions), STALE if row.stale else ""])
@@ -195,11 +241,31 @@ def write_gradebook_csv(book: Gradebook, path: Path) -> Path:
     return path
 
 
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")  # Canvas's export; the student ID is the SIS User ID
+
+
+def _points(row: Row, book: Gradebook) -> list:
+    return [row.reports[a]["points"] if a in row.reports else "" for a in book.assignments]
+
+
 def write_lms_csv(book: Gradebook, path: Path) -> Path:
-    """Canvas's gradebook import: a column per assignment, a ``Points Possible`` row; the latest run's students only."""
-    lines = [["Student", "SIS Login ID", *book.assignments], ["Points Possible", "", *[book.max_points[a] for a in book.assignments]]]
+    """Canvas's gradebook import: its identity columns (the student ID in ``SIS User ID``; Canvas's own ``ID``, the
+    login and the section left empty), a column per assignment and a ``Points Possible`` row; the latest run's students
+    only; a blank cell where nothing was graded (Canvas leaves that grade as it is)."""
+    lines = [[*CANVAS_COLUMNS, *book.assignments], ["Points Possible", "", "", "", "", *[book.max_points[a] for a in book.assignments]]]
     for row in book.current():
-        lines.append([row.student, row.student, *[row.reports[a]["points"] if a in row.reports else "" for a in book.assignments]])
+        lines.append([row.student, "", row.student_id, "", "", *_points(row, book)])
+    _write_csv(path, lines)
+    return path
+
+
+def write_moodle_csv(book: Gradebook, path: Path) -> Path:
+    """Moodle's grade import (CSV): ``ID number`` (the student ID, mapped to the user field "ID number" on import),
+    ``Full name``, a column per assignment (each mapped to its grade item); the latest run's students only; a blank
+    cell where nothing was graded. No points row: Moodle takes the maximum from the grade item."""
+    lines = [["ID number", "Full name", *book.assignments]]
+    for row in book.current():
+        lines.append([row.student_id, row.student, *_points(row, book)])
     _write_csv(path, lines)
     return path
 
@@ -308,6 +374,7 @@ def write_gradebook(out: str | Path, exclude=()) -> Path:
     out = Path(out)
     book = build_gradebook(out, exclude)
     write_lms_csv(book, out / layout.LMS)
+    write_moodle_csv(book, out / MOODLE)
     write_pass_rates_csv(book, out / layout.PASS_RATES)
     write_summary_html(book, out / layout.SUMMARY)
     for row in book.current():

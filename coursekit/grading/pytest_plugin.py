@@ -27,6 +27,9 @@ Fixtures for graders:
   rest, and the staff must fix it (``coursekit demo`` reports it as a problem).
 - ``attach``: pictures for the feedback page (``attach.grid(title, indices, palette)``,
   ``attach.curve(title, values)``).
+- pytest's own ``record_property("leaderboard", {"name": ..., "value": ..., "order": "asc"})``: a figure the
+  grader measured (held-out bits per pixel, FID; "asc": lower is better) for Gradescope's leaderboard, where the
+  instructor turns it on (``coursekit export gradescope --leaderboard``).
 """
 
 from __future__ import annotations
@@ -408,6 +411,9 @@ def pytest_runtest_makereport(item, call):
     att = item.stash.get(_ATTACH, None)
     if att is not None:
         res["attachments"] = att.items
+    board = [v for k, v in getattr(rep, "user_properties", ()) if k == "leaderboard" and isinstance(v, dict)]
+    if board:  # figures the grader measured (pytest's record_property("leaderboard", {"name", "value", "order"}))
+        res["leaderboard"] = [{"name": str(v.get("name")), "value": v.get("value"), "order": v.get("order", "desc")} for v in board]
 
 
 def _incomplete(state, exitstatus) -> str:

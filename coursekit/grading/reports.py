@@ -18,6 +18,7 @@ import html
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import paths
@@ -97,27 +98,130 @@ def report_problem(report, rubric) -> str:
     return ""
 
 
-def write_gradescope(report: dict, path: Path) -> None:
-    """Gradescope's autograder ``results.json`` format."""
+HIDDEN_PLACEHOLDER = "details are hidden for this test"
+VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")  # Gradescope's, most visible first
+# how Gradescope renders the outputs: "text" as written (``coursekit grade``'s feedback tree: plain JSON text), "md"
+# (markdown; student text in code blocks) or "html" (student text escaped, in <pre>)
+OUTPUT_FORMATS = ("text", "md", "html")
+
+
+@dataclass
+class GradescopeSettings:
+    """How a report becomes Gradescope's ``results.json`` (its autograder specification, field by field)."""
+
+    # Gradescope visibility of the tests whose rubric entry says ``details: false``. "visible": shown at once, with
+    # their message replaced by a placeholder (the default of ``coursekit grade``'s feedback tree, which is handed to
+    # students as files). "after_due_date" / "after_published" / "hidden": Gradescope keeps the whole test (score and
+    # real message) from the student until then, or for good (the Gradescope bundle's choice: Gradescope enforces it).
+    hidden_visibility: str = "visible"
+    output_format: str = "text"  # text | md | html: of the top-level output and every test's output (see OUTPUT_FORMATS)
+    leaderboard: bool = False  # send the graders' recorded figures (held-out bits per pixel, FID) as Gradescope's leaderboard
+    extra_output: str = ""  # plain text added to the top-level output (e.g. the bundle's note on the sandbox)
+
+    def __post_init__(self):
+        if self.hidden_visibility not in VISIBILITIES:
+            raise ValueError(f"hidden_visibility must be one of {VISIBILITIES}, not {self.hidden_visibility!r}")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, not {self.output_format!r}")
+
+
+def _block(text: str, fmt: str) -> str:
+    """Text written by anyone (student strings included) shown as it is, never as markup: a fenced code block in
+    markdown (a fence longer than any run of backticks in it), an escaped ``<pre>`` in HTML."""
+    text = cap(text)
+    if fmt == "text":
+        return text
+    if fmt == "html":
+        return f"<pre>{html.escape(text)}</pre>"
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return f"{fence}\n{text}\n{fence}"
+
+
+def _para(text: str, fmt: str) -> str:
+    """A paragraph of the kit's own words (no student text): escaped for the format."""
+    if fmt == "text":
+        return text
+    if fmt == "html":
+        return f"<p>{html.escape(text)}</p>"
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", text)
+
+
+def leaderboard_entries(report: dict) -> list[dict]:
+    """Gradescope leaderboard entries from the figures the graders recorded (``record_property("leaderboard", {...})``,
+    kept in each test's ``leaderboard`` list): name, value and ``order`` ("asc": lower is better)."""
+    found: dict[str, dict] = {}
+    for t in report.get("tests", []):
+        for e in t.get("leaderboard") or []:
+            if not isinstance(e, dict) or not isinstance(e.get("name"), str):
+                continue
+            v = e.get("value")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                continue
+            entry = {"name": cap(e["name"], 100), "value": round(float(v), 4)}
+            if e.get("order") in ("asc", "desc"):
+                entry["order"] = e["order"]
+            found.setdefault(entry["name"], entry)
+    return list(found.values())
+
+
+def gradescope_results(report: dict, settings: GradescopeSettings | None = None) -> dict:
+    """Gradescope's autograder ``results.json`` of a report, following its specification: the total ``score``,
+    ``execution_time`` (whole seconds), ``output`` with its ``output_format``, ``visibility`` and ``stdout_visibility``
+    (hidden: the run's log is the staff's), ``extra_data``, and per test ``name`` (plain text), ``number`` (the
+    rubric's order), ``score``, ``max_score``, ``status`` (passed or failed: partial credit is failed), ``output``
+    with its ``output_format``, and ``visibility`` (the rubric's ``details: false`` tests get
+    ``settings.hidden_visibility``); with ``settings.leaderboard``, a ``leaderboard`` of the recorded figures."""
+    s = settings or GradescopeSettings()
+    fmt = s.output_format
+    join = "\n" if fmt == "text" else "\n\n"
     tests = []
-    for t in report["tests"]:
-        out = t["message"] if (t["details"] or t["passed"]) else "details are hidden for this test"
-        tests.append({"name": cap(t["name"], 200), "score": t["points"], "max_score": t["max_points"], "output": cap(out),
-                      "visibility": "visible"})
-    output = report["problem"] or f"graded with the {report['profile']} profile on {report['device']}"
+    for i, t in enumerate(report["tests"], 1):
+        hidden = not t["details"]
+        shown_now = s.hidden_visibility == "visible"
+        msg = t["message"] if (not hidden or t["passed"] or not shown_now) else HIDDEN_PLACEHOLDER
+        out = _block(msg, fmt) if msg else _para("passed" if t["passed"] else "failed", fmt)
+        tests.append({"name": cap(t["name"], 200), "name_format": "text", "number": str(i), "score": t["points"],
+                      "max_score": t["max_points"], "status": "passed" if t["passed"] else "failed", "output": out,
+                      "output_format": fmt, "visibility": s.hidden_visibility if hidden else "visible"})
+    parts = []
+    if report.get("problem"):
+        parts.append(_block(report["problem"], fmt))
+    else:
+        parts.append(_para(f"graded with the {report['profile']} profile on {report['device']}", fmt))
     if report.get("profile") == "smoke":
-        output += "\n" + SMOKE_RUN_NOTE
+        parts.append(_para(SMOKE_RUN_NOTE, fmt))
     if report.get("notes"):
-        output += "\nNot run in grading (it cannot cost you points):\n" + "\n".join(f"- {n}" for n in report["notes"])
+        parts.append(_para("Not run in grading (it cannot cost you points):", fmt))
+        parts.append(_block("\n".join(f"- {n}" for n in report["notes"]), fmt))
     if not sandboxed(report):
-        output += f" (graded without the sandbox: isolation {report.get('isolation')})"
+        parts.append(_para(f"This submission was graded without the sandbox (isolation {report.get('isolation')}): its code "
+                           "ran with limits only.", fmt))
+    if s.extra_output:
+        parts.append(_para(s.extra_output, fmt))
     data = {
         "score": report["points"],
-        "execution_time": report["total_seconds"],
-        "output": cap(output),
+        "execution_time": int(math.ceil(float(report.get("total_seconds") or 0.0))),
+        "output": cap(join.join(parts), 3 * MAX_MESSAGE),
+        "output_format": fmt,
+        "test_output_format": fmt,
+        "test_name_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "extra_data": {"assignment": report.get("assignment"), "profile": report.get("profile"),
+                       "isolation": report.get("isolation"), "max_score": report.get("max_points"),
+                       "coursekit": (report.get("versions") or {}).get("coursekit")},
         "tests": tests,
     }
-    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    if s.leaderboard:
+        data["leaderboard"] = leaderboard_entries(report)
+    return data
+
+
+def write_gradescope(report: dict, path: Path, settings: GradescopeSettings | None = None) -> None:
+    """Gradescope's autograder ``results.json`` (``gradescope_results``), written to ``path``."""
+    path.write_text(json.dumps(gradescope_results(report, settings), indent=1), encoding="utf-8")
 
 
 def _img(path: Path) -> str:

@@ -9,6 +9,8 @@ Accepted, for each path given (``discover``):
   file's name, less the assignment's);
 - a zip of a whole class holding any of those;
 - one student's folder or zip: ``alice/pixelrnn.ipynb`` or ``alice/pixelrnn/pixelrnn.ipynb``;
+- Gradescope's export of an assignment's submissions (its zip, or the folder unpacked): ``submission_<id>/`` folders
+  and ``submission_metadata.yml``, which names each one's student and student ID;
 - a single notebook, ``alice.ipynb``.
 
 A folder is one student's when it holds a notebook or a folder named after an assignment; any other
@@ -51,10 +53,12 @@ class Submission:
     source: Path  # what the instructor gave (folder, zip or file)
     problem: str = ""  # why it cannot be graded, for the student's feedback
     folder: str = ""  # the student's folder under the output folder: safe and unique in the batch
+    student_id: str = ""  # the student ID where the layout names one (Gradescope's export); see gradebook.student_id_of
 
     def __post_init__(self):
         self.student = display_text(self.student)
         self.problem = display_text(self.problem)
+        self.student_id = display_text(self.student_id)
         if not self.folder:
             self.folder = safe_folder_name(self.student)
 
@@ -335,6 +339,53 @@ def _class_entries(folder: Path, scope, known, unzip_into) -> list[Submission]:
     return entries
 
 
+GRADESCOPE_METADATA = "submission_metadata.yml"  # at the top of Gradescope's export of an assignment's submissions
+
+
+def _gradescope_submitters(folder: Path) -> dict[str, list[dict]] | None:
+    """{submission folder name: [{"name", "sid", "email"}...]} from Gradescope's ``submission_metadata.yml`` (keys
+    written as Ruby symbols, ``:submitters:``, ``:name:``); None where it cannot be read."""
+    try:
+        import yaml
+
+        raw = yaml.safe_load((folder / GRADESCOPE_METADATA).read_text(encoding="utf-8", errors="replace"))
+    except Exception:  # noqa: BLE001 - no PyYAML, or a file that is not YAML: the folders are taken as students
+        return None
+    if not isinstance(raw, dict):
+        return None
+
+    def plain_keys(d):
+        return {str(k).lstrip(":"): v for k, v in d.items()} if isinstance(d, dict) else {}
+
+    found = {}
+    for key, entry in raw.items():
+        people = plain_keys(entry).get("submitters") or []
+        found[str(key)] = [{k: display_text(str(v)) for k, v in plain_keys(p).items() if v is not None}
+                           for p in (people if isinstance(people, list) else [])]
+    return found
+
+
+def _gradescope_export_entries(folder: Path, scope, known) -> list[Submission]:
+    """Gradescope's export of submissions: a folder per submission (``submission_<id>/``, the student's files in it)
+    and ``submission_metadata.yml`` naming who handed each in. Each submission is graded as the student who handed
+    it in (a group's as its first member, named with the others), with their student ID (``sid``) for the LMS."""
+    submitters = _gradescope_submitters(folder)
+    if submitters is None:
+        return _class_entries(folder, scope, known, None)
+    entries: list[Submission] = []
+    for p in sorted(folder.iterdir()):
+        if not p.is_dir() or p.is_symlink() or p.name.startswith((".", "__MACOSX")):
+            continue
+        people = submitters.get(p.name) or []
+        names = [x.get("name") or x.get("email") or x.get("sid") or "" for x in people]
+        student = " & ".join(n for n in names if n) or p.name
+        sid = next((x.get("sid", "") for x in people if x.get("sid")), "")
+        for e in _student_folder_entries(student, p, p, scope, known):
+            e.student_id = sid
+            entries.append(e)
+    return entries
+
+
 class NothingToGrade(ValueError):
     """The inputs hold no submission at all."""
 
@@ -386,10 +437,14 @@ def discover(inputs: list[str | Path], assignments: list[str], unzip_into: Path 
             except Exception as e:  # noqa: BLE001
                 entries += _zip_problem(path.stem, path, e, scope)
                 continue
-            if is_student_folder(folder, known) or len(_notebooks(folder)) <= 1:
+            if (folder / GRADESCOPE_METADATA).is_file():
+                entries += _gradescope_export_entries(folder, scope, known)
+            elif is_student_folder(folder, known) or len(_notebooks(folder)) <= 1:
                 entries += _student_folder_entries(path.stem, folder, path, scope, known)
             else:  # a zip of a whole class
                 entries += _class_entries(folder, scope, known, unzip_into)
+        elif path.is_dir() and (path / GRADESCOPE_METADATA).is_file():
+            entries += _gradescope_export_entries(path, scope, known)
         elif path.is_dir() and is_student_folder(path, known):
             entries += _student_folder_entries(path.name, path, path, scope, known)
         elif path.is_dir():
