@@ -152,6 +152,9 @@ def test_the_gradebook_holds_the_kits_points_beside_the_hand_graded_cell(graded,
         kit = {g.name: g.auto_score for g in gb.find_submission_notebook("toy", "toy", "alice").grades if g.name.startswith(CELL_PREFIX)}
         assert kit == {CELL_PREFIX + t: float(v["points"]) for t, v in rubric.items()}
         assert alice.timestamp is not None  # nbgrader's timestamp.txt, for late penalties
+        # the 0-point check cell needs no grader; the written answer waits for one
+        assert not gb.find_grade("check_one_hot", "toy", "toy", "alice").needs_manual_grade
+        assert gb.find_grade("explain", "toy", "toy", "alice").needs_manual_grade
         # the staff grade the written answer in formgrader (here: through the same API formgrader uses)
         gb.find_grade("explain", "toy", "toy", "alice").manual_score = 1.5
         gb.db.commit()

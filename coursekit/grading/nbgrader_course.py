@@ -143,6 +143,18 @@ def _grade_row(gb, cell_name: str, notebook: str, assignment: str, student: str)
         return grade
 
 
+def _settle_zero_point_tests(submitted_notebook) -> None:
+    """The notebook's own test cells worth 0 points (the public check cells, which make ``nbgrader validate`` run the
+    checks) carry no points: scored 0, as ``nbgrader autograde`` would, so formgrader does not list them as waiting for
+    a manual grade. Cells worth points and anything a grader scored by hand are left alone."""
+    for grade in submitted_notebook.grades:
+        cell = grade.cell
+        if (getattr(cell, "max_score", None) == 0 and cell.cell_type == "code" and grade.auto_score is None
+                and grade.manual_score is None):
+            grade.auto_score = 0.0
+            grade.needs_manual_grade = False
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8").strip() if path.is_file() and not path.is_symlink() else None
@@ -239,6 +251,7 @@ def export_to_nbgrader(course: NbgraderCourse, out: str | Path, reports: list[di
                 grade = _grade_row(gb, name, notebook, assignment, student)
                 grade.auto_score = float(test["points"])
                 grade.needs_manual_grade = False
+            _settle_zero_point_tests(gb.find_submission_notebook(notebook, assignment, student))
             gb.db.commit()
             summary.students += 1
             _write_feedback(course, out, rep, notebook, submission, summary, force)
