@@ -548,22 +548,6 @@ def build_parser(staff: bool | None = None) -> argparse.ArgumentParser:
     b.add_argument("out", help="the grading output folder the shards wrote into")
     b.set_defaults(func=_cmd_gradebook)
 
-    sim = staff_parser(
-        "similarity",
-        help="compare the students' answer cells pairwise and write an HTML report of the most similar pairs",
-        description="Fingerprint each student's answer cells (copydetect's winnowing over tokens, with names replaced, so "
-        "renamed variables and reordered functions still match), leave out the code the student notebook gives, and "
-        "write OUTPUT: the pairs ranked by how much of their own code they share, the most similar side by side with the "
-        "shared lines highlighted. Similarity is evidence for a person to look at, not a verdict: shared code can come "
-        "from the lectures, the documentation or the assignment's hints.",
-    )
-    sim.add_argument("submissions", nargs="+", help="folders, zips or notebooks, as `coursekit grade` reads them")
-    sim.add_argument("-a", "--assignment", required=True, help="the assignment whose answer cells are compared")
-    sim.add_argument("-o", "--output", required=True, help="the HTML report to write")
-    sim.add_argument("--top", type=int, default=20, help="pairs shown side by side (default: 20; every pair is in the table)")
-    sim.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
-    sim.set_defaults(func=_cmd_similarity)
-
     f = staff_parser(
         "reference",
         help="TA: rerun the reference solutions and rewrite every reference output (expected values, thresholds, evaluators, pictures)",
