@@ -271,7 +271,6 @@ def _cmd_gradebook(args) -> int:
 
 def _grade_nbgrader_course(args, opts) -> int:
     """``coursekit grade --nbgrader-course DIR``: grade DIR/submitted/, then write the points into nbgrader's gradebook."""
-    from .envinfo import environment_line
     from .grading.engine import GradingInterrupted, IsolationError
     from .grading.layout import describe_outputs
     from .grading.nbgrader_course import NbgraderCourseError, grade_nbgrader_course
@@ -282,7 +281,10 @@ def _grade_nbgrader_course(args, opts) -> int:
         print("coursekit grade: error: --nbgrader-course grades the course's submitted/ folder; give no other inputs",
               file=sys.stderr)
         return 2
-    print(environment_line())
+    if args.shard or args.backend != "local" or args.dry_run:
+        print("coursekit grade: error: --nbgrader-course grades here, in one run (no --shard, --backend or --dry-run)",
+              file=sys.stderr)
+        return 2
     try:
         course, reports, summary = grade_nbgrader_course(args.nbgrader_course, args.out, args.assignment or None,
                                                          jobs=args.jobs, options=opts, log=lambda m: print(m, flush=True))
