@@ -4,6 +4,9 @@ The data set is the course's own format (pixel_color.txt, colormap.txt: no label
 split has 80 images, like the lecture's 792 Pokémon. Every number, index, caption and picture of the notebooks must come
 from the data set at run time; the conditional sections must skip themselves with a note. The test shortens the training
 budgets by rewriting the notebooks' settings lines (each rewrite must match, so a renamed setting fails here, not silently).
+
+The check cells are nbgrader autograder-test cells worth 0 points, so that `nbgrader validate` (JupyterLab's Validate
+button) fails an unfinished notebook instead of saying "Success!", and passes a finished one.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def test_solution_runs_top_to_bottom_on_unlabelled_course_data(name, unlabelled_
     assert "sprites" not in text.lower() and "emoji" not in text.lower(), "the outputs should speak of the course data set"
     if name != "pixelrnn":
         assert "has no labels" in text, "the conditional section should say why it is skipped"
-    assert "[PASS]" in text and "[FAIL]" not in text, "the public checks should run at the end and pass"
+    assert re.search(r"(\d+)/\1 public checks passed", text), "the public checks should run at the end and pass"
     # what JupyterLab's Validate button says of the notebook just run (nbgrader's judgment of its outputs; the
     # untouched student notebook is validated by the command itself below)
     path = tmp_path / f"{name}.ipynb"
@@ -126,6 +129,13 @@ def _validate(path, env=None) -> str:
     proc = subprocess.run([str(nbgrader), "validate", str(path)], cwd=path.parent, capture_output=True, text=True, timeout=600,
                           env={**os.environ, **(env or {})})
     return proc.stdout + proc.stderr
+
+
+def test_notebooks_show_no_picture_of_another_data_set():
+    for name in ("pixelrnn", "vae", "gan"):
+        nb = read_notebook(paths.solutions_dir() / name / f"{name}.ipynb")
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "figures" not in code and ".png" not in code, f"{name}: draw pictures from the course data at run time"
 
 
 def test_check_cells_are_nbgrader_test_cells_worth_nothing():
