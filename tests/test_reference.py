@@ -37,6 +37,7 @@ def test_rebuild_is_reproducible_and_check_reports_drift(tmp_path, monkeypatch):
     for rel in ("autograder", "solutions", "data"):
         shutil.copytree(paths.kit_root() / rel, kit / rel, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setenv("COURSEKIT_ROOT", str(kit))
+    monkeypatch.delenv("COURSEKIT_COURSE_FILE", raising=False)  # the copy's own data/course.json
     monkeypatch.setattr("coursekit.reference.EVALUATOR_DATASETS", ("digits",))
     first = build_reference(["pixelrnn"], ["smoke"], log=lambda m: None)
     assert (kit / "autograder" / "reference" / "manifest.json").is_file() and first.written
@@ -71,6 +72,7 @@ def test_switching_the_course_data_set_needs_no_typed_number(tmp_path, monkeypat
     for rel in ("autograder", "solutions", "data"):
         shutil.copytree(paths.kit_root() / rel, kit / rel, ignore=shutil.ignore_patterns("__pycache__", "downloads"))
     monkeypatch.setenv("COURSEKIT_ROOT", str(kit))
+    monkeypatch.delenv("COURSEKIT_COURSE_FILE", raising=False)  # the copy's own data/course.json
     monkeypatch.delenv("COURSEKIT_DATASET", raising=False)
     monkeypatch.setattr("coursekit.reference.EVALUATOR_DATASETS", ())
     sprites = load_dataset("sprites")
@@ -135,6 +137,7 @@ def test_smoke_reference_rebuilds_from_scratch(tmp_path, monkeypatch, capsys):
     for d in kit.glob("autograder/*/reference/feedback"):
         shutil.rmtree(d)
     monkeypatch.setenv("COURSEKIT_ROOT", str(kit))
+    monkeypatch.delenv("COURSEKIT_COURSE_FILE", raising=False)  # the copy's own data/course.json
     t0 = time.time()
     result = build_reference(profiles=["smoke"], log=lambda m: None)
     with capsys.disabled():

@@ -44,7 +44,7 @@ from .reports import cap, report_problem, tests_problem
 from .rubric import load_rubric
 from .submissions import NothingToGrade, Submission, discover  # noqa: F401 - NothingToGrade: for callers
 
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
 
 
 class _IsolationError(RuntimeError):
@@ -62,12 +62,14 @@ class WorkerDeviceError(IsolationError):
 class GradingInterrupted(Exception):
     """A batch stopped by SIGINT or SIGTERM, after writing the gradebook of what is done; ``exit_code`` is 128 + signal."""
 
-    def __init__(self, signum: int, done: int, total: int, out: Path):
+    def __init__(self, signum: int, done: int, total: int, out: Path, gradebook: bool = True):
         self.signum, self.done, self.total, self.out = signum, done, total, out
         self.exit_code = 128 + signum
         name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {name}: {done} of {total} submission(s) are graded, their reports and {out / 'gradebook.csv'} "
-                         f"are written; run the same command again to grade the other {total - done} (what is done is skipped)")
+        written = f"their reports and {out / 'gradebook.csv'} are" if gradebook else \
+            f"their reports are (a shard writes no gradebook: `coursekit gradebook {out}` builds it)"
+        super().__init__(f"interrupted by {name}: {done} of {total} submission(s) are graded, {written} "
+                         f"written; run the same command again to grade the other {total - done} (what is done is skipped)")
 
 
 class _Stopped(Exception):
@@ -583,7 +585,7 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
     write_roster(out, found, inputs)
     if shard is not None:  # the gradebook is the merge's: shards sharing ``out`` never race over it
         if stop.is_set():
-            raise GradingInterrupted(signum[0] if signum else signal.SIGINT, len(reports), len(subs), out)
+            raise GradingInterrupted(signum[0] if signum else signal.SIGINT, len(reports), len(subs), out, gradebook=False)
         return reports
     exclude = {(s.folder, s.assignment) for s in subs} - done
     write_gradebook(out, exclude=exclude)
