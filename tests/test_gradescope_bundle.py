@@ -24,7 +24,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 import coursekit
 from coursekit import cli
-from coursekit.export.gradescope import CONFIG_NAME, BundleConfig, build_bundle, lay_out_like_gradescope
+from coursekit.export.gradescope import CONFIG_NAME, BundleConfig, build_bundle, find_notebook, lay_out_like_gradescope
 from coursekit.grading.reports import HIDDEN_PLACEHOLDER, GradescopeSettings, gradescope_results
 
 TOYKIT = Path(__file__).parent / "fixtures" / "toykit"
@@ -127,7 +127,7 @@ def test_the_bundle_holds_the_scripts_and_the_kit_with_the_graders(bundle, tmp_p
     assert cfg["hidden_visibility"] == "after_due_date" and cfg["torch_spec"].startswith("torch==")
     assert "--index-url https://download.pytorch.org/whl/cpu" in setup and cfg["torch_spec"] in setup
     assert 'pip install -q -e "$HERE/kit"' in setup and "bubblewrap" in setup
-    assert "coursekit.export.gradescope run" in runner and "/autograder" in runner
+    assert "coursekit.export.gradescope run" in runner and "/autograder" in runner and "MALLOC_ARENA_MAX" in runner
 
 
 def test_exporting_refuses_what_it_cannot_do(toykit, bundle, tmp_path, capsys):
@@ -196,15 +196,24 @@ def test_run_autograder_grades_the_honest_notebook_and_a_mistake(autograder):
     assert by["A check whose details are hidden"]["visibility"] == "after_due_date"
 
 
+def test_the_notebook_is_found_or_the_student_told_why_not(tmp_path):
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    assert find_notebook(sub, "toy", tmp_path / "z") == (None, "no notebook (.ipynb) was found in your submission: hand in "
+                                                               "your toy.ipynb (or the zip `coursekit submit` writes)")
+    _nb(sub / "a.ipynb", HONEST)
+    _nb(sub / "b.ipynb", HONEST)
+    nb, why = find_notebook(sub, "toy", tmp_path / "z")
+    assert nb is None and why.startswith("found several notebooks (a.ipynb, b.ipynb)") and "named toy.ipynb" in why
+    _nb(sub / "toy.ipynb", HONEST)  # of several, the one named after the assignment
+    assert find_notebook(sub, "toy", tmp_path / "z")[0] == sub / "toy.ipynb"
+    (sub / "bomb.zip").write_bytes(b"PK not a zip")
+    assert find_notebook(sub, "toy", tmp_path / "z")[0] == sub / "toy.ipynb"  # a broken zip beside it costs nothing
+
+
 def test_run_autograder_gives_zero_with_a_message_to_what_it_cannot_grade(autograder):
-    gs = _run(autograder)  # nothing handed in
-    assert gs["score"] == 0 and "no notebook (.ipynb) was found in your submission" in gs["output"]
-    _nb(autograder / "submission" / "a.ipynb", HONEST)
-    _nb(autograder / "submission" / "b.ipynb", HONEST)
-    gs = _run(autograder)
-    assert gs["score"] == 0 and "found several notebooks (a.ipynb, b.ipynb)" in gs["output"]
-    for p in (autograder / "submission").iterdir():
-        p.unlink()
+    gs = _run(autograder)  # nothing handed in: 0, every test listed, the reason said
+    assert gs["score"] == 0 and "no notebook (.ipynb) was found in your submission" in gs["output"] and len(gs["tests"]) == 3
     _nb(autograder / "submission" / "toy.ipynb", UNTOUCHED)
     gs = _run(autograder)
     assert gs["score"] == 0 and all(t["status"] == "failed" for t in gs["tests"]) and len(gs["tests"]) == 3

@@ -36,7 +36,7 @@ from pathlib import Path
 from . import layout
 from .reports import cap, collect_reports, csv_cell, isolation_label
 
-MOODLE = "moodle_grades.csv"  # beside layout.LMS (Canvas's)
+MOODLE = layout.MOODLE
 NOT_SUBMITTED = "not submitted"
 NOT_GRADED = "not graded yet"
 STALE = "not in the latest run's inputs"

@@ -9,7 +9,8 @@
     OUT/staff/<folder>/<assignment>/grader.log        the graders' log: hidden test source, asserts, reference values
     OUT/staff/<folder>/<assignment>/artifacts/        the pictures the graders made
     OUT/staff/roster.json                             the students and submissions the latest run found
-    OUT/gradebook.csv, OUT/lms_grades.csv, OUT/test_pass_rates.csv, OUT/summary.html   for the instructor
+    OUT/gradebook.csv, OUT/lms_grades.csv (Canvas), OUT/moodle_grades.csv, OUT/test_pass_rates.csv, OUT/summary.html
+                                                     for the instructor
 
 ``<folder>`` is the student's name made safe (``submissions.safe_folder_name``). Only ``OUT/feedback/`` may be
 handed to students; everything else is the staff's.
@@ -22,7 +23,8 @@ from pathlib import Path
 FEEDBACK = "feedback"
 STAFF = "staff"
 GRADEBOOK = "gradebook.csv"
-LMS = "lms_grades.csv"
+LMS = "lms_grades.csv"  # Canvas's gradebook import
+MOODLE = "moodle_grades.csv"  # Moodle's grade import
 PASS_RATES = "test_pass_rates.csv"
 SUMMARY = "summary.html"
 ROSTER = "roster.json"
@@ -56,7 +58,7 @@ def old_layout_reports(out: Path) -> list[Path]:
 def describe_outputs(out: str | Path) -> str:
     """Where a batch's outputs are, for the instructor (printed after grading)."""
     out = Path(out)
-    return (f"gradebook: {out / GRADEBOOK} (one row per student); LMS import: {out / LMS}; per-test pass rates: "
+    return (f"gradebook: {out / GRADEBOOK} (one row per student); LMS imports: {out / LMS} (Canvas), {out / MOODLE} (Moodle); per-test pass rates: "
             f"{out / PASS_RATES} and {out / SUMMARY}\n"
             f"for the students (only this folder): {out / FEEDBACK}/<folder>/ (index.html, <assignment>/feedback.html and "
             f"results.json); staff only: {out / STAFF}/<folder>/<assignment>/ (report.json, grader.log, artifacts); "

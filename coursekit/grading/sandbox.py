@@ -90,6 +90,7 @@ class Limits:
     processes: int = 128  # RLIMIT_NPROC: processes and threads (torch's and OpenMP's count too)
 
 
+MALLOC_TUNABLES = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")  # passed on to the worker
 SANDBOX_UIDS = range(61000, 62000)  # the workers' users (and groups) when the grader runs as root
 _SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32")
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "alternatives")
@@ -670,7 +671,8 @@ class Sandbox:
             # not only the worker's, so the limit is what runs now plus the allowance. It still stops a fork bomb;
             # the TA's other programs keep their own limits.
             nproc = _tasks_of(os.getuid()) + self.limits.processes
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "COURSEKIT_ROOT", "COURSEKIT_DATA", "COURSEKIT_DATASET")}
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "COURSEKIT_ROOT", "COURSEKIT_DATA", "COURSEKIT_DATASET")
+               or k in MALLOC_TUNABLES}  # the grader's choice of glibc's allocator settings (a small-memory Gradescope container)
         env.update(_gpu.worker_env(self.gpu, bubblewrap=self.isolation == "bubblewrap"))  # this grading's GPU, or none
         env.update(PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS=str(self.limits.threads), MPLBACKEND="Agg", HOME=str(self.home),
                    USER="student", LOGNAME="student", TMPDIR="/tmp" if self.isolation == "bubblewrap" else str(self.home))
