@@ -9,7 +9,7 @@ from PIL import Image
 
 from coursekit.cli import build_parser, main
 
-SUBCOMMANDS = [[], ["data"], ["data", "list"], ["data", "show"], ["data", "fetch"], ["data", "build"], ["data", "info"], ["data", "export"], ["release"], ["check"], ["submit"], ["grade"], ["reference"], ["demo"], ["env"]]
+SUBCOMMANDS = [[], ["data"], ["data", "list"], ["data", "show"], ["data", "fetch"], ["data", "build"], ["data", "info"], ["data", "export"], ["release"], ["check"], ["submit"], ["grade"], ["reference"], ["demo"], ["env"], ["export"], ["export", "gradescope"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w) or "coursekit")
