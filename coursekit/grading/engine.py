@@ -112,6 +112,19 @@ def graded_assignments() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "rubric.json").is_file()) if root.is_dir() else []
 
 
+def ready_to_grade(assignments: list[str] | None, options: GradeOptions) -> tuple[list[str], list[str]]:
+    """The assignments to grade (default: every graded one) and all graded ones, once it is sure that each has graders,
+    that the sandbox ``options`` ask for can start and that the reference outputs were measured on the course data."""
+    known = graded_assignments()
+    assignments = list(assignments or known)
+    unknown = [a for a in assignments if a not in known]
+    if unknown:
+        raise ValueError(f"no graders for {unknown}; graded assignments: {known}")
+    check_isolation(options)
+    check_reference_outputs(assignments)
+    return assignments, known
+
+
 def default_profile() -> str:
     import torch
 
@@ -495,13 +508,7 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
 
     say = log or (lambda message: None)
     options = options or GradeOptions()
-    known = graded_assignments()
-    assignments = list(assignments or known)
-    unknown = [a for a in assignments if a not in known]
-    if unknown:
-        raise ValueError(f"no graders for {unknown}; graded assignments: {known}")
-    check_isolation(options)
-    check_reference_outputs(assignments)
+    assignments, known = ready_to_grade(assignments, options)
     out = Path(out)
     found = discover(inputs, assignments, unzip_into=out / ".unzipped" / (shard.slug if shard else ""), known=known)
     say(found.summary())

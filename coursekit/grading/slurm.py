@@ -171,7 +171,7 @@ def grade_on_slurm(inputs: list, out: str | Path, assignments: list[str] | None 
     from tqdm.auto import tqdm
 
     from . import layout
-    from .engine import GradeOptions, check_isolation, check_reference_outputs, done_report, graded_assignments, report_key
+    from .engine import GradeOptions, done_report, ready_to_grade, report_key
     from .gradebook import write_roster
     from .rubric import load_rubric
     from .shards import merge
@@ -180,13 +180,7 @@ def grade_on_slurm(inputs: list, out: str | Path, assignments: list[str] | None 
     say = log or (lambda message: None)
     slurm = slurm or SlurmOptions()
     options = options or GradeOptions()
-    known = graded_assignments()
-    assignments = list(assignments or known)
-    unknown = [a for a in assignments if a not in known]
-    if unknown:
-        raise ValueError(f"no graders for {unknown}; graded assignments: {known}")
-    check_isolation(options)  # the tasks check again; this says it before anything is queued
-    check_reference_outputs(assignments)
+    assignments, known = ready_to_grade(assignments, options)  # the tasks check again; this says it before anything is queued
     out = Path(out).resolve()
     found = discover(inputs, assignments, unzip_into=out / ".unzipped" / "submitter", known=known)
     say(found.summary())
