@@ -264,6 +264,8 @@ def real_graded(tmp_path_factory):
     like /autograder (the bundle built from the checkout's kit), once for the module."""
     from coursekit.grading.examples import load_mistakes, make_examples
 
+    mp = pytest.MonkeyPatch()
+    mp.delenv("COURSEKIT_ROOT", raising=False)  # the checkout's kit, not the toy kit of the module's other tests
     tmp = tmp_path_factory.mktemp("gradescope-real")
     mistake = next(iter(load_mistakes(REAL)))
     made = make_examples(REAL, tmp / "examples", max_mistakes=1)
@@ -273,7 +275,8 @@ def real_graded(tmp_path_factory):
         root = lay_out_like_gradescope(zip_path, tmp / name, link_package=True)
         shutil.copy(made[name], root / "submission" / f"{REAL}.ipynb")
         graded[name] = _run(root)
-    return graded, mistake
+    yield graded, mistake
+    mp.undo()
 
 
 @pytest.mark.slow
