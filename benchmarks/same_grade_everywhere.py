@@ -138,25 +138,16 @@ def probe_settings(sub):
 
 def worker_sees(env: dict, threads: int = 1) -> dict:
     """Start a worker the engine's way, with the grader's environment ``env`` (PATH included), and return what it sees."""
-    from coursekit.grading.sandbox import Limits, Sandbox
+    from coursekit.grading.sandbox import Limits, Sandbox, environ_set
 
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with tempfile.TemporaryDirectory(prefix="same-grade-") as d:
-            code, probes = Path(d) / "submission.py", Path(d) / "probes.py"
-            code.write_text("")
-            probes.write_text(_WORKER_PROBE)
-            with Sandbox(code, probes, Limits(threads=threads, call_timeout=120), insecure=os.environ.get("COURSEKIT_INSECURE") == "1") as sb:
-                out = sb.call("settings")
-                out["isolation"] = sb.isolation
-                return out
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environ_set(env), tempfile.TemporaryDirectory(prefix="same-grade-") as d:
+        code, probes = Path(d) / "submission.py", Path(d) / "probes.py"
+        code.write_text("")
+        probes.write_text(_WORKER_PROBE)
+        with Sandbox(code, probes, Limits(threads=threads, call_timeout=120), insecure=os.environ.get("COURSEKIT_INSECURE") == "1") as sb:
+            out = sb.call("settings")
+            out["isolation"] = sb.isolation
+            return out
 
 
 def check_reaches_worker(name: str, setting: Setting, env: dict) -> tuple[bool, str]:

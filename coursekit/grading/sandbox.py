@@ -35,6 +35,7 @@ cap, ``Limits.wall_factor`` times the limit. The same holds for loading the stud
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import io
@@ -143,17 +144,24 @@ def check_gpu_worker(environ: dict | None = None) -> dict:
     code, and return what it reports about its device; ``IsolationError`` where the profile requires CUDA
     (``COURSEKIT_REQUIRE_CUDA=1``) and the worker cannot reach it. The engine asks before a full-profile batch on a
     GPU machine, so that a broken GPU setup stops the batch before any submission is graded."""
-    saved = {k: os.environ.get(k) for k in (environ or {})}
-    os.environ.update(environ or {})
+    with environ_set(environ or {}), tempfile.TemporaryDirectory(prefix="coursekit-gpu-probe-") as d:
+        empty = Path(d) / "empty.py"
+        empty.write_text("")
+        with Sandbox(empty, empty, insecure=True) as sb:
+            sb.start()
+            if sb.load_error:
+                raise IsolationError(f"a worker with no student code failed to start: {sb.load_error}")
+            return dict(sb.worker_info)
+
+
+@contextlib.contextmanager
+def environ_set(values: dict):
+    """The grader's ``os.environ`` with ``values`` set for the block (a worker started in it inherits them), as it was
+    after it."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
-        with tempfile.TemporaryDirectory(prefix="coursekit-gpu-probe-") as d:
-            empty = Path(d) / "empty.py"
-            empty.write_text("")
-            with Sandbox(empty, empty, insecure=True) as sb:
-                sb.start()
-                if sb.load_error:
-                    raise IsolationError(f"a worker with no student code failed to start: {sb.load_error}")
-                return dict(sb.worker_info)
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
