@@ -28,9 +28,13 @@ SANDBOXED = "bubblewrap"  # the isolation that counts as the sandbox
 
 
 def cap(text, n: int = MAX_MESSAGE) -> str:
-    """``text`` as a string of at most ``n`` characters (valid Unicode: stray surrogates are replaced)."""
+    """``text`` as a string of at most ``n`` characters (valid Unicode: stray surrogates are replaced); a cut one ends in
+    " ... (cut)", or in "…" where ``n`` is a table's narrow column (a student's name keeps its first 23 characters, not 4)."""
     text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return text if len(text) <= n else text[: n - 20] + " ... (cut)"
+    if len(text) <= n:
+        return text
+    mark = " ... (cut)" if n >= 60 else "…"
+    return text[: n - len(mark)] + mark
 
 
 def csv_cell(value):
