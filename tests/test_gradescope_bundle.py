@@ -27,7 +27,6 @@ from coursekit import cli
 from coursekit.export.gradescope import CONFIG_NAME, BundleConfig, build_bundle, find_notebook, lay_out_like_gradescope
 from coursekit.grading.reports import HIDDEN_PLACEHOLDER, GradescopeSettings, gradescope_results
 
-TOYKIT = Path(__file__).parent / "fixtures" / "toykit"
 HEAD = "import torch\nimport torch.nn.functional as F\n"
 HONEST = "def one_hot_pixels(x, k):\n    return F.one_hot(x, k).float()\n"
 WRONG_INDEX = "def one_hot_pixels(x, k):\n    return F.one_hot((x + 1) % k, k).float()\n"  # rows of one 1, in the wrong place
@@ -93,14 +92,6 @@ def test_leaderboard_takes_only_finite_numbers():
 
 
 # --- the bundle ---------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def toykit():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("COURSEKIT_ROOT", str(TOYKIT))
-    yield TOYKIT
-    mp.undo()
-
-
 @pytest.fixture(scope="module")
 def bundle(toykit, tmp_path_factory):
     return build_bundle(BundleConfig("toy", leaderboard=True), tmp_path_factory.mktemp("bundle") / "autograder.zip")

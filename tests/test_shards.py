@@ -15,7 +15,7 @@ from coursekit.grading.gradebook import NOT_GRADED
 from coursekit.grading.shards import Shard, merge, parse_shard, shard_of
 from coursekit.grading.submissions import discover
 
-from toy_batch import CODES, TOYKIT, gradebook_rows, options, toy_class
+from toy_batch import CODES, gradebook_rows, options, toy_class
 
 # --- which submission is whose ---------------------------------------------------------------------------------------
 def test_shard_syntax_is_checked_with_a_clear_message():
@@ -58,14 +58,6 @@ def test_a_late_submission_moves_no_other_between_shards(tmp_path):
 
 
 # --- grading in shards and merging -----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def toykit():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("COURSEKIT_ROOT", str(TOYKIT))
-    yield TOYKIT
-    mp.undo()
-
-
 def _holding(cls: Path, count: int) -> tuple[int, int]:
     """Two shards of ``count``: one holding submissions, one holding none."""
     hit = {shard_of(name, "toy", count) for name in CODES}

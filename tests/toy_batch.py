@@ -39,6 +39,15 @@ def options():
     return GradeOptions(profile="smoke", call_timeout=20, insecure=not strong_isolation_available())
 
 
+@pytest.fixture(scope="module")
+def toykit():
+    """The toy kit as the kit (``COURSEKIT_ROOT``) for a test module; test files may define their own ``toykit``."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("COURSEKIT_ROOT", str(TOYKIT))
+    yield TOYKIT
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def toy_whole_run(tmp_path_factory):
     """(class folder, OUT) of the toy class graded by the toy kit in one grade_batch run with jobs=2."""
