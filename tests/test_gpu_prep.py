@@ -274,3 +274,37 @@ def test_a_batch_on_a_gpu_machine_checks_its_workers_first_and_reports_submissio
                                  options=engine.GradeOptions(profile="smoke", **opts), progress=False, log=said.append)
     assert [r["worker_device"] for r in reports] == ["cpu", "cpu"]  # smoke: the workers got no GPU
     assert any("2 submission(s) graded" in s and "submissions per GPU-hour" in s for s in said), said
+
+
+def test_two_gradings_at_once_never_share_a_job_slot(tmp_path, monkeypatch):
+    """A slot is free again only when its grading ends: a quick submission finishing first must not hand its successor
+    the slot (and GPU share) of a slow one still running."""
+    import threading
+    import time
+
+    from coursekit.grading import engine
+
+    monkeypatch.setenv("COURSEKIT_ROOT", str(TOYKIT))
+    monkeypatch.setattr(engine, "_gpu_count", lambda: 2)
+    monkeypatch.setattr(engine._sandbox, "check_gpu_worker", lambda env: {"device": "cuda"})
+    names = ["a_slow", "b_quick", "c", "d", "e"]
+    for name in names:
+        _toy_notebook(tmp_path / "in" / name / "toy.ipynb")
+    busy, clashes, lock = set(), [], threading.Lock()
+
+    def fake_grade(sub, out, opts, stop):
+        gpu_of_slot = opts.env[gpu.ENV_GPU]
+        with lock:
+            if gpu_of_slot in busy:
+                clashes.append((sub.student, gpu_of_slot))
+            busy.add(gpu_of_slot)
+        time.sleep(0.6 if sub.student == "a_slow" else 0.05)
+        with lock:
+            busy.discard(gpu_of_slot)
+        return {"student": sub.student, "folder": sub.folder, "assignment": sub.assignment, "skipped": True, "points": 0,
+                "max_points": 4}
+
+    monkeypatch.setattr(engine, "grade_submission", fake_grade)
+    engine.grade_batch([tmp_path / "in"], tmp_path / "out", ["toy"], jobs=2, progress=False,
+                       options=engine.GradeOptions(profile="full", insecure=not strong_isolation_available()))
+    assert not clashes, clashes

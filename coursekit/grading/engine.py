@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -535,11 +536,19 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
             signum.append(num)
         stop.set()
 
-    def run(i: int, sub: Submission) -> dict:
-        opts = options
-        if gpus:  # the job slot's GPU (shared when jobs > GPUs, each worker with its share of the memory): gpu.slot_env
-            opts = GradeOptions(**{**options.__dict__, "env": {**options.env, **_gpu.slot_env(i, jobs, gpus, profile)}})
-        return grade_submission(sub, out, opts, stop)
+    free_slots = queue.SimpleQueue()  # job slots not grading now: one each for the pool's threads
+    for slot in range(max(1, jobs)):
+        free_slots.put(slot)
+
+    def run(sub: Submission) -> dict:
+        slot = free_slots.get()  # never two gradings at once on one slot, so no two workers on one slot's GPU share
+        try:
+            opts = options
+            if gpus:  # the slot's GPU (shared when jobs > GPUs, each worker with its share of the memory): gpu.slot_env
+                opts = GradeOptions(**{**options.__dict__, "env": {**options.env, **_gpu.slot_env(slot, jobs, gpus, profile)}})
+            return grade_submission(sub, out, opts, stop)
+        finally:
+            free_slots.put(slot)
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -553,7 +562,7 @@ def grade_batch(inputs: list[str | Path], out: str | Path, assignments: list[str
             subs = [s for s in subs if shard.holds(s.student, s.assignment)]
             say(f"shard {shard}: {len(subs)} of the {len(found.submissions)} submission(s)")
         bar = tqdm(total=len(subs), desc="grading", unit="submission", disable=not progress)
-        pending = {pool.submit(run, i % max(1, jobs), s): s for i, s in enumerate(subs)}
+        pending = {pool.submit(run, s): s for s in subs}
         while pending:
             finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             if stop.is_set():  # no new work; the running graders see the stop and are killed

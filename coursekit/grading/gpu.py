@@ -116,11 +116,9 @@ def slot_env(slot: int, jobs: int, gpus: int, profile: str) -> dict[str, str]:
     if profile != "full":  # the smoke profile is the CPU's, measured on CPUs: its workers get no GPU
         return {ENV_GPU: "none"}
     gpu, fraction = assigned
-    env = {ENV_GPU: str(gpu), "CUDA_VISIBLE_DEVICES": str(gpu), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    env = {ENV_GPU: str(gpu), "CUDA_VISIBLE_DEVICES": str(gpu), "CUDA_DEVICE_ORDER": "PCI_BUS_ID", ENV_REQUIRE: "1"}
     if fraction < MEMORY_HEADROOM or jobs > gpus:
         env[ENV_FRACTION] = f"{fraction:g}"
-    if profile == "full":
-        env[ENV_REQUIRE] = "1"
     return env
 
 
