@@ -41,6 +41,11 @@ class EvaluatorConfig:
     weight_decay: float = 1e-4
     hflip: bool = True  # augment with left-right flips (right for icons, wrong for digits)
     shift: int = 1  # augment with random shifts of up to this many pixels (0 = off)
+    # append local-structure statistics (``local_structure``) to the features: an autoencoder's bottleneck keeps an
+    # image's layout and ignores pixel noise, blur and checkerboard texture, which people see at once. False here so
+    # that files written before the option load unchanged; default_config() turns it on for data without labels.
+    local_structure: bool = False
+    local_weight: float = 0.5  # each statistic standardised on the training split, then multiplied by this
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -51,6 +56,31 @@ class EvaluatorConfig:
         known = {f.name for f in fields(cls)}
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
         return cls(**kw)
+
+
+STEP_EDGES = (0.02, 0.15, 0.4)  # RGB distance / sqrt(3) between neighbours: equal, soft step, edge, hard edge
+ISOLATED = 0.1  # a pixel differing by more than this from 3 or 4 of its 4 neighbours is an isolated pixel
+NUM_LOCAL_STATS = len(STEP_EDGES) + 2
+
+
+def local_structure(rgb: torch.Tensor) -> torch.Tensor:
+    """Local-structure statistics of images (N, 3, H, W) in [0, 1] -> (N, L), L = ``NUM_LOCAL_STATS``.
+
+    Over all horizontally and vertically adjacent pixel pairs, the share whose RGB distance (divided by sqrt(3), so
+    in [0, 1]) is below 0.02 (flat), 0.02-0.15 (soft steps: blur), 0.15-0.4 (edges) and above 0.4 (hard edges);
+    and the share of isolated pixels, which differ by more than 0.1 from at least 3 of their 4 neighbours (pixel
+    noise, checkerboards). Real icons are mostly flat areas with sharp edges; blurring moves the pairs to soft
+    steps, noise to hard edges and isolated pixels.
+    """
+    d = torch.cat([((rgb[..., :, 1:] - rgb[..., :, :-1]).norm(dim=-3) / math.sqrt(3)).flatten(1),  # (N, H(W-1))
+                   ((rgb[..., 1:, :] - rgb[..., :-1, :]).norm(dim=-3) / math.sqrt(3)).flatten(1)], 1)  # (N, pairs)
+    edges = (0.0, *STEP_EDGES, float("inf"))
+    shares = [((d >= lo) & (d < hi)).float().mean(1) for lo, hi in zip(edges[:-1], edges[1:])]
+    pad = nn.functional.pad(rgb, (1, 1, 1, 1), mode="replicate")  # (N, 3, H+2, W+2)
+    neighbours = (pad[..., 1:-1, :-2], pad[..., 1:-1, 2:], pad[..., :-2, 1:-1], pad[..., 2:, 1:-1])
+    differ = sum(((rgb - q).norm(dim=-3) / math.sqrt(3) > ISOLATED).float() for q in neighbours)  # (N, H, W)
+    shares.append((differ >= 3).float().flatten(1).mean(1))
+    return torch.stack(shares, 1)
 
 
 class Evaluator(nn.Module):
@@ -84,18 +114,25 @@ class Evaluator(nn.Module):
         # x.y / D is O(1): the regime KID's cubic kernel (x.y / D + 1)^3 was made for. Set by calibrate().
         self.register_buffer("feature_mean", torch.zeros(config.feature_dim))  # (D,)
         self.register_buffer("feature_scale", torch.ones(()))  # ()
+        if config.local_structure:  # mean and std of each local statistic over the training split (calibrate())
+            self.register_buffer("local_mean", torch.zeros(NUM_LOCAL_STATS))  # (L,)
+            self.register_buffer("local_std", torch.ones(NUM_LOCAL_STATS))  # (L,)
 
     @property
     def num_features(self) -> int:
-        return self.config.feature_dim
+        return self.config.feature_dim + (NUM_LOCAL_STATS if self.config.local_structure else 0)
 
     def raw_features(self, rgb: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) in [0, 1] -> unnormalised penultimate activations (N, D)."""
         return self.project(self.trunk(rgb.float() - 0.5))
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) in [0, 1] -> features (N, D), centred and scaled on the training split."""
-        return (self.raw_features(rgb) - self.feature_mean) / self.feature_scale
+        """(N, 3, H, W) in [0, 1] -> features (N, D) (+ L local statistics), centred and scaled on the training split."""
+        f = (self.raw_features(rgb) - self.feature_mean) / self.feature_scale
+        if not self.config.local_structure:
+            return f
+        local = (local_structure(rgb.float()) - self.local_mean) / self.local_std * self.config.local_weight  # (N, L)
+        return torch.cat([f, local], 1)
 
     @torch.no_grad()
     def calibrate(self, rgb: torch.Tensor, batch_size: int = 512) -> None:
@@ -106,6 +143,10 @@ class Evaluator(nn.Module):
         f = torch.cat([self.raw_features(rgb[i : i + batch_size].to(device)) for i in range(0, len(rgb), batch_size)])
         self.feature_mean.copy_(f.mean(0))
         self.feature_scale.copy_((f - f.mean(0)).square().mean().sqrt().clamp_min(1e-8))
+        if self.config.local_structure:
+            s = local_structure(rgb.float())  # (N, L)
+            self.local_mean.copy_(s.mean(0))
+            self.local_std.copy_(s.std(0).clamp_min(1e-3))  # a statistic constant on the training split still counts
         self.train(was_training)
 
     def output(self, rgb: torch.Tensor) -> torch.Tensor:
@@ -164,6 +205,7 @@ def default_config(dataset) -> EvaluatorConfig:
         hflip=not small,  # digits are not mirror-symmetric; icons mostly are
         shift=0 if small else 1,
         epochs=20 if small else 30,
+        local_structure=dataset.num_classes == 0,  # an autoencoder's bottleneck alone misses blur and pixel noise
     )
 
 
