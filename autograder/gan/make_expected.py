@@ -24,6 +24,13 @@
      recorded but not used: gan_common.sample_metrics says why.
    The reference must pass every threshold on every seed and both baselines must fail the
    quality thresholds: make_expected.py lists any exception under "problems" and exits 1.
+3. Degraded baselines (``coursekit.metrics.degraded``: colour noise, blurred and salt-and-pepper real images, one and
+   five images repeated), as many as the samples, scored by the same ``sample_metrics``; recorded under
+   ``degraded_baselines``. fid_max must fail colour noise and one image repeated, coverage_min those and five
+   images repeated: a threshold beyond the midpoint between the reference's worst seed and the nearest of them
+   (geometric for FID) is moved to that midpoint (``separation``), and a reference no better than one is refused
+   (``coursekit.grading.separation``). On the sprites the untrained generator's FID (131) put fid_max at 86.5,
+   above colour noise's 60.5.
 """
 
 from __future__ import annotations
@@ -51,8 +58,26 @@ RULE = (
     "fid_max, kid_max: geometric mean of the reference's worst seed and the untrained generator; "
     "coverage_min: half the worst reference coverage; precision_min: worst reference precision - 0.2; "
     "duplicate_rate_max: half-way between the worst reference value and 1; "
-    "pairwise_distance_ratio_min: half the worst reference value; copying: > 5% exact or > 5% near copies of training images"
+    "pairwise_distance_ratio_min: half the worst reference value; copying: > 5% exact or > 5% near copies of training images; "
+    "then fid_max and coverage_min are moved to the midpoint between the reference's worst seed and the nearest degraded "
+    "baseline (fid: colour noise, one image repeated; coverage: also five images repeated) where they lie beyond it, and a "
+    "reference no better than such a baseline is refused"
 )
+FID_MUST_FAIL = ("colour_noise", "collapsed")  # degraded baselines (coursekit.metrics.degraded) fid_max must fail
+COVERAGE_MUST_FAIL = ("colour_noise", "collapsed", "collapsed_5")  # and coverage_min
+
+
+def separate(th: dict, runs: list[dict], baselines: dict, dataset: str) -> tuple[dict, dict]:
+    """(``th`` with fid_max and coverage_min separating the reference ``runs`` from the degraded ``baselines``
+    ({name: {"fid", "coverage"}}), {threshold: how}). Raises coursekit.grading.separation.ThresholdTooWeak."""
+    from coursekit.grading.separation import separating_threshold
+
+    th, notes = dict(th), {}
+    for key, metric, must_fail, lower in (("fid_max", "fid", FID_MUST_FAIL, True), ("coverage_min", "coverage", COVERAGE_MUST_FAIL, False)):
+        sep = separating_threshold(metric, th[key], [r[metric] for r in runs], {b: baselines[b][metric] for b in must_fail},
+                                   lower_is_better=lower, dataset=dataset, where="gan, smoke budget", geometric=lower)
+        th[key], notes[key] = sep.threshold, sep.to_dict()
+    return th, notes
 
 
 def loss_expected(ref, probes) -> dict:
@@ -92,6 +117,8 @@ def training_expected(ref, probes, seeds) -> dict:
         "duplicate_rate_max": 0.5 * (worst("duplicate_rate", max) + 1.0),
         "pairwise_distance_ratio_min": 0.5 * worst("pairwise_distance_ratio", min),
     }
+    baselines = degraded_baselines(cfg["n_samples"])
+    th, separation = separate(th, runs, baselines, gan_common.course_data().name)
     problems = []
     for r in runs:
         if not (r["fid"] <= th["fid_max"] and r["kid"] <= th["kid_max"] and r["coverage"] >= th["coverage_min"]
@@ -106,7 +133,15 @@ def training_expected(ref, probes, seeds) -> dict:
               for k in gan_common.METRIC_KEYS if k != "copying"}
     return {"config": cfg, "seeds": list(seeds), "rule": RULE, "thresholds": th, "reference_runs": runs,
             "reference_mean_std": spread, "baseline_untrained": base_untrained, "baseline_collapsed": base_collapsed,
+            "degraded_baselines": baselines, "separation": separation,
             "measured_on": f"{torch.get_num_threads()} CPU thread(s), torch {torch.__version__}", "problems": problems}
+
+
+def degraded_baselines(n_samples: int) -> dict:
+    """{baseline: {"fid", "coverage"}} of coursekit.metrics.degraded's sets, scored like the reference's samples."""
+    from coursekit.metrics.degraded import degraded_baselines as measure
+
+    return measure(gan_common.course_data(), n_samples, gan_common.sample_metrics)
 
 
 REFERENCE_SEEDS = [0, 1, 2, 3, 4]

@@ -38,7 +38,15 @@ THRESHOLD_RULE = ("lower-is-better (held-out bpp, FID): mean + max(3 * std, r * 
                   "data-copying test's Z_U (pixels and the evaluator's features) and its bound min(-3, mean - max(3 * std, 1)) are "
                   "recorded, not graded: at this small budget the reference's samples are near-average icons, close to many training "
                   "images (its own Z_U ranges from about +0.6 to -8), and a sampler collapsed onto a few such icons, which copies "
-                  "nothing, lands at the bound (-13 to -18 measured), on one side or the other depending on the CPU's kernels.")
+                  "nothing, lands at the bound (-13 to -18 measured), on one side or the other depending on the CPU's kernels. "
+                  "Then each threshold must separate the reference from degraded baselines scored the same way "
+                  "(coursekit.metrics.degraded, as many images as the samples; recorded under degraded_baselines): FID must "
+                  "fail colour noise and one image repeated, coverage also five images repeated; a rule threshold beyond "
+                  "the midpoint between the reference's worst seed and the nearest of these baselines (geometric mean for "
+                  "FID, mean for coverage) is moved to that midpoint, and a reference no better than a baseline is refused. Blurred and salt-and-pepper real "
+                  "images are recorded, not required: a VAE's samples are blurrier than a one-pass blur of real images.")
+FID_MUST_FAIL = ("colour_noise", "collapsed")  # degraded baselines the FID threshold must fail (coursekit.metrics.degraded)
+COVERAGE_MUST_FAIL = ("colour_noise", "collapsed", "collapsed_5")  # and the coverage threshold
 COVERAGE_FLOOR = 0.05  # a collapsed sampler (one image repeated) covers almost nothing
 REFERENCE_SEEDS = [0, 1, 2]  # training runs per profile (each a few minutes on a CPU)
 METRIC_SEED = 0  # the generator of evaluate_samples (its subsets), the same for everyone
@@ -152,7 +160,18 @@ def train_run(probes, ref, prof: dict, seed: int) -> dict:
             "copying": m["copying"]}  # no timing: the same files on every rebuild
 
 
-def thresholds(runs: list[dict]) -> dict:
+def degraded_baselines(num_samples: int) -> dict:
+    """{baseline: {"fid", "coverage"}} of coursekit.metrics.degraded's sets, ``num_samples`` images each, scored by
+    ``sample_metrics`` like the reference's samples."""
+    from coursekit.data import course_dataset
+    from coursekit.metrics.degraded import degraded_baselines as measure
+
+    return measure(course_dataset(), num_samples, sample_metrics)
+
+
+def thresholds(runs: list[dict], baselines: dict | None = None, dataset: str = "", where: str = "vae") -> dict:
+    """The rule's thresholds over ``runs``; with ``baselines`` ({name: {"fid", "coverage"}}), FID and coverage are
+    made to separate the reference from them (``coursekit.grading.separation``: placed between, or refused)."""
     out = {}
     for key, higher_is_better in (("heldout_bpp", False), ("fid", False), ("coverage", True)):
         v = np.array([r[key] for r in runs], dtype=np.float64)
@@ -169,6 +188,14 @@ def thresholds(runs: list[dict]) -> dict:
         zm, zs = float(z.mean()), float(z.std(ddof=1)) if len(z) > 1 else 0.0
         out[key] = {"mean": round(zm, 4), "std": round(zs, 4), "min": math.floor(min(-3.0, zm - max(3 * zs, 1.0)) * 1000) / 1000}
     out["exact_copy_fraction"] = {"max": 0.05}
+    if baselines:
+        from coursekit.grading.separation import separating_threshold
+
+        for key, bound, must_fail, geometric in (("fid", "max", FID_MUST_FAIL, True), ("coverage", "min", COVERAGE_MUST_FAIL, False)):
+            sep = separating_threshold(key, out[key][bound], [r[key] for r in runs], {b: baselines[b][key] for b in must_fail},
+                                       lower_is_better=bound == "max", dataset=dataset, where=where, geometric=geometric)
+            out[key][bound] = sep.threshold
+            out[key]["separation"] = sep.to_dict()
     return out
 
 
@@ -189,10 +216,18 @@ def build(profile_names: list[str] | None = None, previous: dict | None = None, 
         parts = probes.probe_negative_elbo(ref, case=seed)["parts"]
         elbo[str(seed)] = [round(float(p), 5) for p in parts]
     expected["negative_elbo"] = elbo
+    measured: dict[int, dict] = {}  # num_samples -> degraded baselines (no training: a few seconds each)
+
+    def baselines_for(budget: dict) -> dict:
+        if budget["num_samples"] not in measured:
+            measured[budget["num_samples"]] = degraded_baselines(budget["num_samples"])
+        return measured[budget["num_samples"]]
+
     if rethreshold:
         expected["threshold_rule"] = THRESHOLD_RULE
-        for block in expected.get("training", {}).values():
-            block["thresholds"] = thresholds(list(block["runs"].values()))
+        for name, block in expected.get("training", {}).items():
+            block["degraded_baselines"] = baselines_for(block["budget"])
+            block["thresholds"] = thresholds(list(block["runs"].values()), block["degraded_baselines"], data["name"], f"vae, profile {name}")
     elif not only_elbo:
         expected.setdefault("training", {})
         expected["threshold_rule"] = THRESHOLD_RULE
@@ -210,13 +245,14 @@ def build(profile_names: list[str] | None = None, previous: dict | None = None, 
                     t_seed = time.time()
                     runs[str(seed)] = train_run(probes, ref, prof, seed)
                     log(f"vae {name} seed {seed}: {runs[str(seed)]} ({time.time() - t_seed:.0f} s)")
-            th = thresholds(list(runs.values()))
+            base = baselines_for(budget)
+            th = thresholds(list(runs.values()), base, data["name"], f"vae, profile {name}")
             floor = _colour_frequency_bpp()
             if th["heldout_bpp"]["max"] >= floor:
                 raise RuntimeError(f"vae {name}: the held-out threshold {th['heldout_bpp']['max']} bits per pixel would pass a model that "
                                    f"ignores its input (colour frequencies alone: {floor:.3f}); give the reference more training in profiles.json")
             expected["training"][name] = {
-                "budget": budget, "colour_frequencies_bpp": round(floor, 4),
+                "budget": budget, "colour_frequencies_bpp": round(floor, 4), "degraded_baselines": base,
                 "graded_seed": 0, "reference_seeds": seeds, "runs": runs,
                 "thresholds": th,
                 "measured_on": f"{'cuda' if torch.cuda.is_available() else 'cpu'}, torch {torch.__version__}, 1 thread",

@@ -1,0 +1,84 @@
+"""Thresholds must separate the reference from degraded baselines (issue 16: after a switch to the lecture's Pokémon
+the VAE's FID threshold was 377 and its coverage floor 0.05, and the GAN's fid_max lay above colour noise's FID).
+
+Synthetic figures only: no model is trained here."""
+
+from __future__ import annotations
+
+import pytest
+
+from coursekit import paths
+from coursekit.grading.separation import ThresholdTooWeak, separating_threshold
+from coursekit.notebook import module_from_file
+
+# the degraded baselines as measured on the sprites with the shipped evaluator, 500 samples (make_expected.py)
+SPRITES_BASELINES = {"colour_noise": {"fid": 60.47, "coverage": 0.038}, "blurred": {"fid": 9.57, "coverage": 0.856},
+                     "salt_and_pepper": {"fid": 12.71, "coverage": 0.482}, "collapsed": {"fid": 111.0, "coverage": 0.022},
+                     "collapsed_5": {"fid": 20.99, "coverage": 0.072}}
+
+
+def test_a_threshold_between_reference_and_baseline_is_kept():
+    sep = separating_threshold("fid", 45.0, [17.1, 37.5, 30.3], {"colour_noise": 60.47}, lower_is_better=True,
+                               dataset="sprites", where="vae", geometric=True)
+    assert sep.threshold == 45.0 and not sep.placed and sep.best_baseline == "colour_noise"
+
+
+def test_a_threshold_too_near_a_baseline_is_placed_half_way():
+    # the sprites' VAE rule: 59.398, a hair below colour noise's 60.47
+    sep = separating_threshold("fid", 59.398, [17.1, 37.5, 30.3], {"colour_noise": 60.47, "collapsed": 111.0},
+                               lower_is_better=True, dataset="sprites", where="vae", geometric=True)
+    assert sep.placed and sep.threshold == pytest.approx((37.5 * 60.47) ** 0.5, abs=1e-3) and 37.5 < sep.threshold < 60.47
+    # coverage: the floor 0.05 passes five images repeated (0.072)
+    cov = separating_threshold("coverage", 0.05, [0.378, 0.198, 0.22], {"colour_noise": 0.038, "collapsed_5": 0.072},
+                               lower_is_better=False, dataset="sprites", where="vae")
+    assert cov.placed and cov.best_baseline == "collapsed_5" and cov.threshold == pytest.approx(0.135)
+    assert 0.072 < cov.threshold <= 0.198
+
+
+def test_a_reference_no_better_than_a_baseline_is_refused_with_the_figures_and_what_to_do():
+    with pytest.raises(ThresholdTooWeak) as e:
+        separating_threshold("fid", 377.0, [36.5, 150.0, 300.0], {"colour_noise": 54.4, "collapsed": 134.0},
+                             lower_is_better=True, dataset="pokemon", where="vae, profile smoke", geometric=True)
+    msg = str(e.value)
+    for part in ("vae, profile smoke", "'pokemon'", "300", "colour_noise", "54.4", "profiles.json", "coursekit reference"):
+        assert part in msg, (part, msg)
+    with pytest.raises(ThresholdTooWeak, match="coverage"):
+        separating_threshold("coverage", 0.05, [0.06, 0.2], {"collapsed_5": 0.07}, lower_is_better=False, dataset="pokemon",
+                             where="gan")
+
+
+def vae_make_expected():
+    return module_from_file(paths.autograder_dir() / "vae" / "make_expected.py", "vae_make_expected_sep")
+
+
+def run(fid, coverage):
+    return {"heldout_bpp": 4.0, "fid": fid, "coverage": coverage, "copying_z": 0.0, "copying_z_features": 0.0}
+
+
+def test_vae_thresholds_separate_or_refuse():
+    mx = vae_make_expected()
+    runs = [run(17.1, 0.378), run(37.5, 0.198), run(30.3, 0.22)]
+    rule_only = mx.thresholds(runs)
+    th = mx.thresholds(runs, SPRITES_BASELINES, "sprites", "vae, profile smoke")
+    assert 59 < rule_only["fid"]["max"] < 60.47 and rule_only["coverage"]["min"] == mx.COVERAGE_FLOOR  # the weak rule alone
+    assert 37.5 < th["fid"]["max"] < 60.47 - 10 and th["fid"]["separation"]["placed_between"]
+    assert 0.072 < th["coverage"]["min"] <= 0.198 and th["coverage"]["separation"]["nearest_baseline"] == "collapsed_5"
+    assert th["heldout_bpp"] == rule_only["heldout_bpp"]
+    # the TA's Pokémon run: the reference's spread put FID's max at 377; one seed is worse than colour noise
+    with pytest.raises(ThresholdTooWeak, match="pokemon"):
+        mx.thresholds([run(36.5, 0.2), run(80.0, 0.15), run(140.0, 0.1)], {**SPRITES_BASELINES, "colour_noise": {"fid": 54.4, "coverage": 0.14}},
+                      "pokemon", "vae, profile smoke")
+
+
+def test_gan_thresholds_separate_or_refuse():
+    mx = module_from_file(paths.autograder_dir() / "gan" / "make_expected.py", "gan_make_expected_sep")
+    runs = [{"fid": f, "coverage": c} for f, c in ((41.1, 0.296), (50.9, 0.214), (57.1, 0.238))]
+    th, how = mx.separate({"fid_max": 86.5, "coverage_min": 0.107, "kid_max": 3.9}, runs, SPRITES_BASELINES, "sprites")
+    assert 57.1 < th["fid_max"] < 60.47 and how["fid_max"]["placed_between"]  # 86.5 passed colour noise (60.5)
+    assert th["coverage_min"] == pytest.approx(0.143) and how["coverage_min"]["nearest_baseline"] == "collapsed_5"  # half-way to 0.072
+    assert th["kid_max"] == 3.9  # other thresholds untouched
+    kept, how = mx.separate({"fid_max": 58.0, "coverage_min": 0.16}, runs, SPRITES_BASELINES, "sprites")
+    assert (kept["fid_max"], kept["coverage_min"]) == (58.0, 0.16) and not any(h["placed_between"] for h in how.values())
+    with pytest.raises(ThresholdTooWeak, match="'pokemon'"):  # noise-like samples: FID 25.7 beside colour noise's 24
+        mx.separate({"fid_max": 80.0, "coverage_min": 0.1}, [{"fid": 25.7, "coverage": 0.3}],
+                    {**SPRITES_BASELINES, "colour_noise": {"fid": 24.0, "coverage": 0.02}}, "pokemon")
