@@ -10,7 +10,8 @@ for each example submission (``grading.examples``: the reference solution, a typ
 runs with this machine's Python, as Gradescope runs it, in a memory cgroup limited like Gradescope's container
 (``--memory-mb``; cgroup v1 or v2, where this machine lets root make one; otherwise the process tree's summed
 resident memory is sampled, which counts shared pages once per process, so it overstates). Prints, per submission:
-the points, the wall-clock seconds, the peak memory and whether both are within the limits; exit code 1 when one is
+the points, the wall-clock seconds, the peak memory (the cgroup's, page cache of the files read included, and the
+peak of its anonymous memory, sampled: what a limit cannot reclaim) and whether both are within the limits; exit code 1 when one is
 not, or when the reference does not get full marks or a mistake gets them.
 """
 
@@ -73,6 +74,17 @@ class MemoryCgroup:
         except (OSError, ValueError):
             return float("nan")
 
+    def anon_mb(self) -> float:
+        """What the cgroup holds now that the kernel cannot drop under pressure (anonymous memory and tmpfs, MB): the
+        peak counts the page cache of the files read too, which a limit reclaims before it kills anything."""
+        try:
+            stat = dict(line.split() for line in (self.path / "memory.stat").read_text().splitlines())
+            if self.v2:
+                return (int(stat.get("anon", 0)) + int(stat.get("shmem", 0))) / 2**20
+            return (int(stat.get("total_rss", 0)) + int(stat.get("total_shmem", 0))) / 2**20
+        except (OSError, ValueError):
+            return float("nan")
+
     def oom_kills(self) -> int:
         try:
             if self.v2:
@@ -121,15 +133,17 @@ def run_once(root: Path, memory_mb: int, minutes: float) -> dict:
     env = {**os.environ, "COURSEKIT_AUTOGRADER_ROOT": str(root), "COURSEKIT_PYTHON": sys.executable}
     (root / "results" / "results.json").unlink(missing_ok=True)
     cg = MemoryCgroup(memory_mb)
-    peak_rss = [0.0]
+    peak_rss, peak_anon = [0.0], [0.0]
     t0 = time.monotonic()
     proc = subprocess.Popen([str(root / "run_autograder")], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             preexec_fn=cg.add_self if cg.ok else None, start_new_session=True)
     done = threading.Event()
 
     def sample():
-        while not done.wait(0.5):
+        while not done.wait(0.25):
             peak_rss[0] = max(peak_rss[0], _tree_rss_mb(proc.pid))
+            if cg.ok:
+                peak_anon[0] = max(peak_anon[0], cg.anon_mb())
 
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
@@ -142,7 +156,8 @@ def run_once(root: Path, memory_mb: int, minutes: float) -> dict:
     done.set()
     watcher.join()
     result = {"wall": wall, "rc": proc.returncode, "stdout": out.decode("utf-8", "replace"), "rss_peak_mb": peak_rss[0],
-              "cgroup": cg.ok, "peak_mb": cg.peak_mb() if cg.ok else peak_rss[0], "oom_kills": cg.oom_kills() if cg.ok else 0}
+              "cgroup": cg.ok, "peak_mb": cg.peak_mb() if cg.ok else peak_rss[0], "oom_kills": cg.oom_kills() if cg.ok else 0,
+              "anon_peak_mb": peak_anon[0] if cg.ok else float("nan")}
     cg.close()
     try:
         result["results"] = json.loads((root / "results" / "results.json").read_text())
@@ -179,8 +194,8 @@ def main(argv=None) -> int:
                 failed |= not (within and right)
                 how = "cgroup peak" if r["cgroup"] else "summed RSS peak"
                 print(f"  {name:28s} {score if score is not None else '-'} / {total:g} points, {r['wall']:.0f} s wall "
-                      f"(limit {args.minutes * 60:.0f}), memory {how} {r['peak_mb']:.0f} MB (limit {args.memory_mb}; summed RSS "
-                      f"{r['rss_peak_mb']:.0f} MB), OOM kills {r['oom_kills']}, isolation "
+                      f"(limit {args.minutes * 60:.0f}), memory {how} {r['peak_mb']:.0f} MB (limit {args.memory_mb}; sampled "
+                      f"anonymous {r['anon_peak_mb']:.0f} MB, summed RSS {r['rss_peak_mb']:.0f} MB), OOM kills {r['oom_kills']}, isolation "
                       f"{(res.get('extra_data') or {}).get('isolation')}: {'ok' if within and right else 'NOT OK'}", flush=True)
                 if not (within and right):
                     print("    run_autograder said:\n" + r["stdout"][-3000:])

@@ -19,8 +19,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:  # imported where a notebook is read: the sandboxed worker imports this module for parse_extracted
+    import nbformat  # alone, and nbformat (with jsonschema) is 20 MB of its memory (Gradescope: 768 MB for all)
 
 SKIP_TAGS = ("train", "demo", "check")  # cells the graders never run
 _MAGIC = re.compile(r"^\s*(%|!|\?)")
@@ -37,7 +39,7 @@ class NotebookError(ValueError):
     """A notebook that cannot be read or does not follow the kit's conventions."""
 
 
-def read_notebook(path: str | os.PathLike) -> nbformat.NotebookNode:
+def read_notebook(path: str | os.PathLike) -> "nbformat.NotebookNode":
     """Read a notebook (format 4), with a clear error naming the file when it is not one."""
     path = Path(path)
     if not path.is_file():
@@ -50,6 +52,8 @@ def read_notebook(path: str | os.PathLike) -> nbformat.NotebookNode:
         raise NotebookError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     if not isinstance(raw, dict) or "cells" not in raw:
         raise NotebookError(f"{path}: valid JSON but not a notebook (no 'cells')")
+    import nbformat
+
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
     except Exception as e:  # nbformat raises a zoo of errors for malformed notebooks

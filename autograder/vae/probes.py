@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from coursekit.grading.gpu import training_device
+from coursekit.grading.memory import release_memory
 
 SPRITE_K, SPRITE_H, SPRITE_W = 167, 20, 20
 
@@ -144,6 +145,7 @@ def probe_train(sub, x_train, K, steps, batch_size, lr, num_samples, latent_dim=
                      generator=torch.Generator().manual_seed(int(run_seed)), progress=False)
     losses = [float(v) for v in (hist.get("loss", []) if isinstance(hist, dict) else [])]
     model.eval()
+    release_memory()  # what training freed goes back to the system before sampling (Gradescope: 768 MB); changes no value
     samples = sub.sample(model, int(num_samples), generator=torch.Generator().manual_seed(2000 + int(run_seed)))
     return {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "losses": losses[::max(1, len(losses) // 200)],
             "samples": _tensor(samples).detach().cpu(), "device": str(device)}

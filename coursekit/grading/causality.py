@@ -83,6 +83,51 @@ def split_for_two_workers(x: torch.Tensor, seed: int, donors: torch.Tensor | Non
     return TwoWorkerSplit((inputs[0], inputs[1]), original_at, variant_at, branch)
 
 
+def streamed_disagreement(split: TwoWorkerSplit, outputs_of, size: int = 16, transform=None, on_original=None,
+                          worker_done=None) -> torch.Tensor:
+    """``prefix_disagreement`` of the split's originals and variants (n, T), with the outputs asked a few rows at a time
+    and one worker after the other, so that the grader holds a few sequences' outputs at a time and never needs both
+    workers alive at once (the held-out logits of a whole split, (n, T, K) per worker, and three processes with torch
+    do not fit in Gradescope's 768 MB).
+
+    ``outputs_of(w, rows)``: worker ``w``'s outputs (len(rows), T, ...) for ``split.inputs[w][rows]`` (rows in the
+    worker's own shuffled order, ``size`` at a time; every row once); ``transform`` (default: float64) is applied to
+    them before they are compared, as ``prefix_disagreement`` would compare the whole split's (e.g. log_softmax);
+    ``on_original(i, out)`` gets each original's transformed outputs (T, ...), to score it; ``worker_done(w)`` is
+    called when worker ``w`` has given all its rows (to end it). Of worker 0's outputs only each pair's prefix (up to
+    its branch point) is kept until worker 1 gives the partner's: about half of one worker's outputs."""
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1, not {size}")
+    transform = transform or (lambda o: o.double())
+    n, T = len(split.branch), split.inputs[0].shape[1]
+    role: dict[tuple[int, int], tuple[int, bool]] = {}
+    for at, is_original in ((split.original_at, True), (split.variant_at, False)):
+        for i, (w, r) in enumerate(at.tolist()):
+            role[(w, r)] = (i, is_original)
+    kept: dict[int, torch.Tensor] = {}  # pair -> worker 0's outputs up to its branch point
+    d = torch.full((n, T), float("nan"), dtype=torch.float64)
+    for w in (0, 1):
+        m = len(split.inputs[w])
+        for lo in range(0, m, size):
+            rows = torch.arange(lo, min(lo + size, m))
+            out = transform(outputs_of(w, rows))
+            for j, r in enumerate(rows.tolist()):
+                i, is_original = role[(w, r)]
+                if is_original and on_original is not None:
+                    on_original(i, out[j])
+                b = int(split.branch[i])
+                if w == 0:
+                    kept[i] = out[j, : b + 1].clone()
+                else:
+                    mine = out[j, : b + 1]
+                    pair = (kept.pop(i), mine) if is_original else (mine, kept.pop(i))  # as (original, variant)
+                    d[i, : b + 1] = prefix_disagreement(pair[0][None], pair[1][None], split.branch[i : i + 1])[0]
+            del out
+        if worker_done is not None:
+            worker_done(w)
+    return d
+
+
 def gather(outputs: tuple[torch.Tensor, torch.Tensor], split: TwoWorkerSplit) -> tuple[torch.Tensor, torch.Tensor]:
     """The two workers' outputs (n_w, T, ...) rearranged as (originals, variants), each (n, T, ...)."""
     def pick(at):
@@ -104,7 +149,12 @@ def prefix_disagreement(original: torch.Tensor, variant: torch.Tensor, branch: t
 def first_violation(original: torch.Tensor, variant: torch.Tensor, branch: torch.Tensor, tol: float) -> dict | None:
     """None when every original agrees with its variant up to its branch point (within ``tol``); else the
     worst case: {"sequence", "position", "branch", "difference", "share"} (share: of the sequences that disagree)."""
-    d = prefix_disagreement(original, variant, branch)
+    return violation_in(prefix_disagreement(original, variant, branch), branch, tol)
+
+
+def violation_in(d: torch.Tensor, branch: torch.Tensor, tol: float) -> dict | None:
+    """``first_violation`` from the disagreement ``d`` (n, T) of ``prefix_disagreement`` (or of
+    ``streamed_disagreement``)."""
     bad = torch.nan_to_num(d, nan=0.0) > tol
     if not bool(bad.any()):
         return None

@@ -16,6 +16,7 @@ Fixtures for graders:
   grader checks, in the same calls that it scores, that a model's outputs do not depend on
   what they must not depend on. A call that timed out is not run again in the same session
   with the same probe, worker and inputs (and no longer timeout): its error comes back at once.
+  ``probe.end(worker="main")`` stops a worker the grader is done with (a later call starts a fresh one).
 - ``profile``: the settings of the active grading profile (``profiles.json``: smoke or full).
 - ``credit``: partial credit, ``credit.part(weight, ok, message)`` for each part of a test. The rule
   (``Credit.fraction``): a test that runs to its end scores the weight of its passed parts over the
@@ -52,7 +53,7 @@ from .sandbox import Limits, Sandbox, SubmissionError
 # What autograder/conftest.py takes with `import *`: the hooks and the fixtures.
 __all__ = [
     "pytest_addoption", "pytest_configure", "pytest_collection_modifyitems", "pytest_runtest_makereport",
-    "pytest_sessionfinish", "_coursekit_state", "probe", "profile", "credit", "attach",
+    "pytest_sessionfinish", "pytest_runtest_logfinish", "_coursekit_state", "probe", "profile", "credit", "attach",
 ]
 
 
@@ -211,6 +212,14 @@ def probe(request, _coursekit_state):
                 raise e from None
             raise SubmissionError(told) from None
 
+    def end(worker: str = "main") -> None:
+        """Stop the worker ``worker`` now (a later call starts a fresh one): a grader that is done with a worker ends
+        it before starting another, so that two workers with torch never wait side by side (Gradescope: 768 MB)."""
+        sb = _coursekit_state.sandboxes.get((folder, worker))
+        if sb is not None:
+            sb.close()
+
+    run.end = end
     return run
 
 
@@ -414,6 +423,14 @@ def pytest_runtest_makereport(item, call):
     board = [v for k, v in getattr(rep, "user_properties", ()) if k == "leaderboard" and isinstance(v, dict)]
     if board:  # figures the grader measured (pytest's record_property("leaderboard", {"name", "value", "order"}))
         res["leaderboard"] = [{"name": str(v.get("name")), "value": v.get("value"), "order": v.get("order", "desc")} for v in board]
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    """After each test: what it freed goes back to the system, so that the next test's peak does not come on top of it
+    (the grader shares Gradescope's 768 MB with the workers)."""
+    from .memory import release_memory
+
+    release_memory()
 
 
 def _incomplete(state, exitstatus) -> str:

@@ -203,6 +203,7 @@ def main() -> None:
 
     torch.set_num_threads(int(init.get("threads", 1)))
     from coursekit.grading import gpu
+    from coursekit.grading.memory import release_memory
 
     send({"worker": gpu.worker_setup(torch)})  # before the student's code: what it says cannot be the student's
     try:
@@ -223,6 +224,7 @@ def main() -> None:
         send({"ok": False, "error": "the notebook's code failed to run: " + _describe(e, init["code"])})
         return
     send({"ok": True})
+    release_memory()  # what loading the notebook's code left behind
 
     while True:
         line = proto_in.readline()
@@ -239,13 +241,18 @@ def main() -> None:
             result = _plain(fn(submission, **params))
             buf = io.BytesIO()
             torch.save(result, buf)
-            send({"ok": True}, buf.getvalue())
+            del result, params  # the payload is all that is left of the call
+            send({"ok": True}, buf.getbuffer())
+            del buf
         except BaseException as e:  # noqa: BLE001 - SystemExit and KeyboardInterrupt from student code too
             if gpu.is_oom(e):  # the student's model does not fit in its share of the GPU: say so, not a bare traceback
                 total = torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else None
                 send({"ok": False, "error": gpu.oom_message(total) + ". What failed: " + _describe(e, init["code"])})
                 continue
             send({"ok": False, "error": _describe(e, init["code"])})
+        finally:
+            params = result = buf = None  # nothing of the call is kept while the worker waits for the next one
+            release_memory()  # the freed memory goes back to the system (Gradescope's container: 768 MB for all)
 
 
 if __name__ == "__main__":
