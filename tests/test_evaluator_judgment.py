@@ -129,6 +129,7 @@ def table(scores) -> str:
     return "\n".join(f"{k:22s} FID {v['fid']:8.2f}  coverage {v['coverage']:.3f}" for k, v in scores.items())
 
 
+@pytest.mark.slow  # trains an evaluator (8 epochs on 720 images: about 8 s of one CPU)
 def test_autoencoder_evaluator_ranks_like_people(course800, autoencoder, tmp_path):
     from coursekit.metrics import features, load_evaluator, save_evaluator
 
@@ -151,6 +152,7 @@ def test_sprites_classifier_evaluator_ranks_like_people():
     assert not misorderings(scores), table(scores) + "\n" + "\n".join(misorderings(scores))
 
 
+@pytest.mark.slow  # trains a second evaluator
 def test_bottleneck_alone_is_blind_to_blur(course800):
     """The check can fail: the evaluator before issue 16 (the autoencoder's bottleneck only) is caught."""
     scores = judge(course800, _train(course800, local_structure=False))
