@@ -119,6 +119,7 @@ def training_expected(ref, probes, seeds) -> dict:
     }
     baselines = degraded_baselines(cfg["n_samples"])
     th, separation = separate(th, runs, baselines, gan_common.course_data().name)
+    print("degraded baselines:", baselines, "->", {k: round(th[k], 3) for k in ("fid_max", "coverage_min")}, separation, flush=True)
     problems = []
     for r in runs:
         if not (r["fid"] <= th["fid_max"] and r["kid"] <= th["kid_max"] and r["coverage"] >= th["coverage_min"]

@@ -247,6 +247,10 @@ def build(profile_names: list[str] | None = None, previous: dict | None = None, 
                     log(f"vae {name} seed {seed}: {runs[str(seed)]} ({time.time() - t_seed:.0f} s)")
             base = baselines_for(budget)
             th = thresholds(list(runs.values()), base, data["name"], f"vae, profile {name}")
+            log(f"vae {name}: FID max {th['fid']['max']} (colour noise {base['colour_noise']['fid']}, one image repeated "
+                f"{base['collapsed']['fid']}), coverage min {th['coverage']['min']} (five images repeated "
+                f"{base['collapsed_5']['coverage']})" + (" - moved half-way to the nearest degraded baseline"
+                                                         if th["fid"]["separation"]["placed_between"] or th["coverage"]["separation"]["placed_between"] else ""))
             floor = _colour_frequency_bpp()
             if th["heldout_bpp"]["max"] >= floor:
                 raise RuntimeError(f"vae {name}: the held-out threshold {th['heldout_bpp']['max']} bits per pixel would pass a model that "
