@@ -49,6 +49,8 @@ class EvaluatorConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if not self.local_structure:  # files without the option stay byte for byte what they were before it
+            d.pop("local_structure"), d.pop("local_weight")
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
