@@ -99,7 +99,10 @@ def to_palette(images, palette):
 
     pal = torch.as_tensor(palette).float() / 255 * 2 - 1
     pix = images.detach().cpu().float().clamp(-1, 1).permute(0, 2, 3, 1).reshape(-1, 3)
-    return torch.cdist(pix, pal).argmin(1).reshape(images.shape[0], images.shape[2], images.shape[3]).to(torch.uint8)
+    # a chunk of pixels at a time: the distances of all 500 x 400 pixels to K colours at once are 134 MB (Gradescope: 768
+    # MB for all); each pixel's nearest colour is the same either way
+    nearest = torch.cat([torch.cdist(pix[i:i + 8192], pal).argmin(1) for i in range(0, len(pix), 8192)]) if len(pix) else torch.zeros(0, dtype=torch.long)
+    return nearest.reshape(images.shape[0], images.shape[2], images.shape[3]).to(torch.uint8)
 
 
 def graded_training(call, cfg: dict) -> dict:

@@ -11,6 +11,7 @@ import time
 import torch
 
 from coursekit.grading.gpu import training_device
+from coursekit.grading.memory import release_memory
 
 
 # --- losses ---------------------------------------------------------------------------------
@@ -164,6 +165,8 @@ def probe_train(sub, train, palette, steps, batch_size, z_dim, width, lr, n_samp
             break  # NaN or infinite: the grader sees it in the losses
     seconds = time.time() - t0
     G.eval()
+    del D, opt_g, opt_d, real
+    release_memory()  # what training freed goes back to the system before sampling (Gradescope: 768 MB); changes no value
     z = torch.randn(n_samples, z_dim, generator=torch.Generator().manual_seed(seed + 1000))
     with torch.no_grad():
         imgs = torch.cat([G(z[i:i + 250].to(dev)) for i in range(0, n_samples, 250)])

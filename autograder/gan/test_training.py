@@ -28,6 +28,7 @@ def _trained(probe, profile, attach=None):
         except Exception as e:  # the probe's message (crash, timeout, not implemented) is the student's
             _CACHE["run"] = e
         else:
+            probe.end("main")  # the worker is done: the metrics (FID features, copies) are computed here without it beside
             _CACHE["run"] = (res, sample_metrics(res["samples"]))
     run = _CACHE["run"]
     if isinstance(run, Exception):
