@@ -134,7 +134,7 @@ def run(args, data) -> int:
             model, steps, fitted, kept = train_vae(sol, recipe, x_train, K, H, W, args, seed, device)
             seconds = time.time() - start
             bpp = negative_elbo_to_bpp(sol.evaluate_negative_elbo(model, x_test, seed=seed), H, W)
-            train_bpp = negative_elbo_to_bpp(sol.evaluate_negative_elbo(model, fitted[: len(x_test)], seed=seed), H, W)
+            train_bpp = negative_elbo_to_bpp(sol.evaluate_negative_elbo(model, fitted, seed=seed), H, W)  # all its training images
             row = {"heldout_bpp": bpp, "train_bpp": train_bpp}
             line = (f"{recipe} seed {seed}: VAE held-out negative ELBO {bpp:.3f} bits per pixel, training images {train_bpp:.3f} "
                     f"({steps} steps on {len(fitted)} images" + (f", weights of step {kept} kept" if kept is not None else "")
