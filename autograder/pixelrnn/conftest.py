@@ -75,23 +75,40 @@ def graded_run(probe, training, data):
     return _cached(("train", cfg["model"], json.dumps(cfg, sort_keys=True), seed), make)
 
 
+HELDOUT_ROWS = 16  # sequences per call: the grader holds the logits of 16 sequences at a time, and one worker's prefixes
+
+
 @pytest.fixture
 def heldout_scores(probe, graded_run, data):
     """The trained model's held-out log-probabilities and its causality, from two workers' raw logits:
-    {"bpp", "violation" (None or the worst disagreement), "n"}."""
-    from coursekit.grading.causality import first_violation, gather
+    {"bpp", "violation" (None or the worst disagreement), "n"}. The logits come a few sequences at a time, from one
+    worker after the other (``causality.streamed_disagreement``: the trained worker, which then ends, then the second),
+    and are reduced here at once to what is judged: each original's log-probability of its true pixels and its
+    disagreement with its variant up to the branch point. (The held-out logits of the whole split, (n, T, K) from each
+    worker, beside three processes with torch, do not fit in Gradescope's 768 MB.)"""
+    import math
+
+    from coursekit.grading.causality import streamed_disagreement, violation_in
 
     def make():
         r = graded_run
         x = data.sequences("test")
+        n, T = x.shape
         split = common.heldout_split(x, r["k"])
-        outs = []
-        for w, inputs in enumerate(split.inputs):
+        true_lp = torch.full((n, T), float("nan"), dtype=torch.float64)  # log-probability of each held-out pixel
+
+        def logits_of(w, rows):
+            inputs = split.inputs[w][rows]
             logits = probe("logits", worker=common.WORKERS[w], config=r["config"], k=r["k"], w=r["w"], state=r["state"], x=inputs)["logits"]
-            outs.append(common.check_logits(logits, len(inputs), x.shape[1], r["k"], "the trained model on held-out images"))
-        original, variant = gather(tuple(outs), split)
-        lp_o, lp_v = torch.log_softmax(original.double(), -1), torch.log_softmax(variant.double(), -1)
-        return {"bpp": common.bits_per_pixel(original, x), "violation": first_violation(lp_o, lp_v, split.branch, common.CAUSAL_TOL),
-                "n": len(x)}
+            return common.check_logits(logits, len(inputs), T, r["k"], "the trained model on held-out images")
+
+        def score(i, lp):  # lp (T, K): an original's log-probabilities
+            true_lp[i] = lp.gather(-1, x[i].long().unsqueeze(-1)).squeeze(-1)
+
+        probe.end(common.WORKERS[1])  # the structural checks' second worker: a fresh one scores its half, after the first ends
+        disagree = streamed_disagreement(split, logits_of, HELDOUT_ROWS, transform=lambda o: torch.log_softmax(o.double(), -1),
+                                         on_original=score, worker_done=lambda w: probe.end(common.WORKERS[w]))
+        return {"bpp": float(-true_lp.mean() / math.log(2)), "violation": violation_in(disagree, split.branch, common.CAUSAL_TOL),
+                "n": n}
 
     return _cached(("heldout", id(graded_run["state"])), make)
