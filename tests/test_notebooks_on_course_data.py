@@ -98,6 +98,9 @@ def test_solution_runs_top_to_bottom_on_unlabelled_course_data(name, unlabelled_
     assert "sprites" not in text.lower() and "emoji" not in text.lower(), "the outputs should speak of the course data set"
     if name != "pixelrnn":
         assert "has no labels" in text, "the conditional section should say why it is skipped"
+    if name == "vae":
+        kept = re.search(r"kept the weights of step \d+, the best on the (\d+) validation images", text)
+        assert kept and kept.group(1) == "72", "the VAE keeps the checkpoint best on 10% of the 720 training images"
     assert re.search(r"(\d+)/\1 public checks passed", text), "the public checks should run at the end and pass"
     # what JupyterLab's Validate button says of the notebook just run (nbgrader's judgment of its outputs; the
     # untouched student notebook is validated by the command itself below)
