@@ -74,7 +74,9 @@ def test_gan_thresholds_separate_or_refuse():
     mx = module_from_file(paths.autograder_dir() / "gan" / "make_expected.py", "gan_make_expected_sep")
     runs = [{"fid": f, "coverage": c} for f, c in ((41.1, 0.296), (50.9, 0.214), (57.1, 0.238))]
     th, how = mx.separate({"fid_max": 86.5, "coverage_min": 0.107, "kid_max": 3.9}, runs, SPRITES_BASELINES, "sprites")
-    assert 57.1 < th["fid_max"] < 60.47 and how["fid_max"]["placed_between"]  # 86.5 passed colour noise (60.5)
+    # 86.5 passes colour noise (60.5), but half-way (58.8) would leave the worst seed 57.1 under 3% of room: kept, with a warning
+    assert th["fid_max"] == 86.5 and not how["fid_max"]["placed_between"] and "colour_noise" in how["fid_max"]["warning"]
+    assert "larger training budget" in how["fid_max"]["warning"]
     assert th["coverage_min"] == pytest.approx(0.143) and how["coverage_min"]["nearest_baseline"] == "collapsed_5"  # half-way to 0.072
     assert th["kid_max"] == 3.9  # other thresholds untouched
     kept, how = mx.separate({"fid_max": 58.0, "coverage_min": 0.16}, runs, SPRITES_BASELINES, "sprites")
@@ -82,3 +84,14 @@ def test_gan_thresholds_separate_or_refuse():
     with pytest.raises(ThresholdTooWeak, match="'pokemon'"):  # noise-like samples: FID 25.7 beside colour noise's 24
         mx.separate({"fid_max": 80.0, "coverage_min": 0.1}, [{"fid": 25.7, "coverage": 0.3}],
                     {**SPRITES_BASELINES, "colour_noise": {"fid": 24.0, "coverage": 0.02}}, "pokemon")
+
+
+def test_a_threshold_is_not_placed_where_honest_work_would_fail_it_by_chance():
+    """Half-way between a worst seed of 57.1 and colour noise's 60.47 leaves under 3%: the rule's threshold stays."""
+    sep = separating_threshold("fid", 86.5, [41.1, 50.9, 57.1], {"colour_noise": 60.47}, lower_is_better=True,
+                               dataset="sprites", where="gan, smoke budget", geometric=True)
+    assert sep.threshold == 86.5 and not sep.placed and "2.9% of room" in sep.warning
+    assert "warning" in sep.to_dict()
+    roomy = separating_threshold("fid", 86.5, [41.1, 45.0], {"colour_noise": 60.47}, lower_is_better=True,
+                                 dataset="sprites", where="gan, smoke budget", geometric=True)
+    assert roomy.placed and 45.0 * 1.1 <= roomy.threshold < 60.47 and not roomy.warning

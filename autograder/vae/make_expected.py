@@ -251,6 +251,9 @@ def build(profile_names: list[str] | None = None, previous: dict | None = None, 
                 f"{base['collapsed']['fid']}), coverage min {th['coverage']['min']} (five images repeated "
                 f"{base['collapsed_5']['coverage']})" + (" - moved half-way to the nearest degraded baseline"
                                                          if th["fid"]["separation"]["placed_between"] or th["coverage"]["separation"]["placed_between"] else ""))
+            for key in ("fid", "coverage"):
+                if th[key]["separation"].get("warning"):
+                    log(f"WARNING: {th[key]['separation']['warning']}")
             floor = _colour_frequency_bpp()
             if th["heldout_bpp"]["max"] >= floor:
                 raise RuntimeError(f"vae {name}: the held-out threshold {th['heldout_bpp']['max']} bits per pixel would pass a model that "

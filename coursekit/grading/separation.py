@@ -12,7 +12,11 @@ and
   noise only by chance;
 - otherwise puts it at that midpoint, and says so (``placed_between``);
 - refuses (``ThresholdTooWeak``, naming the data set, the figures and what the TA can do) when the reference's worst
-  seed is not better than a baseline: no threshold can separate them.
+  seed is not better than a baseline: no threshold can separate them;
+- keeps the rule's threshold, with a ``warning`` that the TA's log and expected.json show, when the midpoint would sit
+  within ``min_margin`` (10%) of the reference's worst seed: an honest model on another machine or seed would fail
+  such a threshold by chance (the same grade everywhere comes first), so the reference needs a larger training budget
+  before the metric can separate it from the baseline with room to spare.
 """
 
 from __future__ import annotations
@@ -38,15 +42,19 @@ class Separated:
     best_baseline: str  # the baseline nearest to the reference
     best_baseline_value: float
     placed: bool  # True when the rule's threshold did not separate and was moved between the two
+    warning: str = ""  # why the rule's threshold was kept although it does not fail the nearest baseline
 
     def to_dict(self) -> dict:
-        return {"rule": self.rule_threshold, "worst_reference": self.worst_reference, "nearest_baseline": self.best_baseline,
-                "nearest_baseline_value": self.best_baseline_value, "placed_between": self.placed}
+        out = {"rule": self.rule_threshold, "worst_reference": self.worst_reference, "nearest_baseline": self.best_baseline,
+               "nearest_baseline_value": self.best_baseline_value, "placed_between": self.placed}
+        if self.warning:
+            out["warning"] = self.warning
+        return out
 
 
 def separating_threshold(metric: str, threshold: float, reference: list[float], baselines: dict[str, float], *,
                          lower_is_better: bool, dataset: str, where: str, geometric: bool = False,
-                         advice: str = DEFAULT_ADVICE, digits: int = 3) -> Separated:
+                         advice: str = DEFAULT_ADVICE, digits: int = 3, min_margin: float = 0.10) -> Separated:
     """The threshold for ``metric`` that passes every value in ``reference`` and fails every baseline.
 
     ``baselines``: {name: value} of the baselines this metric must reject. ``where``: what is being built (e.g.
@@ -76,4 +84,12 @@ def separating_threshold(metric: str, threshold: float, reference: list[float], 
     scale = 10 ** digits
     rounded = math.floor(mid * scale) / scale if lower_is_better else math.ceil(mid * scale) / scale
     placed = rounded if (worst <= rounded < best if lower_is_better else best < rounded <= worst) else mid
+    room = (placed - worst) / abs(worst) if lower_is_better else (worst - placed) / abs(worst) if worst else 0.0
+    if room < min_margin:
+        warning = (f"{where} on the data set {dataset!r}: the {metric} threshold {threshold:.4g} does not fail the degraded "
+                   f"baseline '{name}' ({best:.4g}), and a threshold between it and the reference's worst seed ({worst:.4g}) "
+                   f"would leave {100 * room:.1f}% of room (less than {100 * min_margin:.0f}%): honest work would fail it by "
+                   f"chance, so the rule's threshold is kept and this metric does not tell the reference from '{name}'. "
+                   f"What you can do: {advice}")
+        return Separated(threshold, threshold, worst, name, best, False, warning)
     return Separated(placed, threshold, worst, name, best, True)
