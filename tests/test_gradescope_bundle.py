@@ -104,6 +104,7 @@ def test_the_bundle_holds_the_scripts_and_the_kit_with_the_graders(bundle, tmp_p
         cfg = json.loads(z.read(CONFIG_NAME))
         setup = z.read("setup.sh").decode()
         runner = z.read("run_autograder").decode()
+    assert 'export COURSEKIT_LOW_MEMORY="${COURSEKIT_LOW_MEMORY:-1}"' in runner  # graders in small steps within 768 MB
     for script in ("setup.sh", "run_autograder"):
         assert (infos[script].external_attr >> 16) & 0o111, f"{script} is not executable"
         assert stat.S_ISREG(infos[script].external_attr >> 16)

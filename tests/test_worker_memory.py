@@ -69,3 +69,14 @@ def test_release_memory_hands_freed_memory_back():
     after = resident_anon_mb()
     assert after < before - 30, (before, after)
     assert len(keep) == 800
+
+
+def test_low_memory_mode_is_on_only_where_asked(monkeypatch):
+    from coursekit.grading.memory import LOW_MEMORY_ENV, low_memory
+
+    monkeypatch.delenv(LOW_MEMORY_ENV, raising=False)
+    assert not low_memory()
+    monkeypatch.setenv(LOW_MEMORY_ENV, "0")
+    assert not low_memory()
+    monkeypatch.setenv(LOW_MEMORY_ENV, "1")
+    assert low_memory()

@@ -51,5 +51,7 @@ export COURSEKIT_ROOT="$BUNDLE/kit" MPLBACKEND=Agg
 # few arenas, in the grader and (passed on by the sandbox) in the worker: about 10% less memory at the peak
 export MALLOC_ARENA_MAX="${{MALLOC_ARENA_MAX:-2}}" MALLOC_MMAP_THRESHOLD_="${{MALLOC_MMAP_THRESHOLD_:-131072}}" \
   MALLOC_TRIM_THRESHOLD_="${{MALLOC_TRIM_THRESHOLD_:-131072}}"
+# and the graders take big raw outputs a few rows at a time, ending workers they are done with (coursekit.grading.memory)
+export COURSEKIT_LOW_MEMORY="${{COURSEKIT_LOW_MEMORY:-1}}"
 exec "$PYTHON" -m coursekit.export.gradescope run --bundle "$BUNDLE" --root "$ROOT"
 """

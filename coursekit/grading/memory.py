@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import os
 import sys
 
 _TRIM: list = []  # [malloc_trim or None], looked up once
@@ -28,6 +29,17 @@ def _malloc_trim():
                 fn = None
         _TRIM.append(fn)
     return _TRIM[0]
+
+
+LOW_MEMORY_ENV = "COURSEKIT_LOW_MEMORY"  # set by the Gradescope bundle's run_autograder (coursekit/export/scripts.py)
+
+
+def low_memory() -> bool:
+    """True where the grading must fit a small memory limit (``COURSEKIT_LOW_MEMORY=1``; Gradescope's 768 MB): graders
+    then take big raw outputs a few rows at a time and end workers as soon as they are done with them. The figures are
+    the same bit for bit either way; the small steps cost time (for the PixelRNN about 20 calls and a worker start more
+    per grading, ~17 s on a loaded machine), so where memory is plenty graders take them whole."""
+    return os.environ.get(LOW_MEMORY_ENV, "") not in ("", "0")
 
 
 def release_memory(full: bool = True) -> bool:
