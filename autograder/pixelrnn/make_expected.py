@@ -53,7 +53,8 @@ COPY_SAMPLE_SEED = 4  # the sample seed of test_samples_not_copies
 def reference_run(ref, probes, config: dict, seed: int, ds) -> dict:
     """Train the reference as the graders train a submission (same probes, same data): weights and held-out bits per pixel."""
     train, test, k, h, w = common.grading_data(config, ds)
-    out = probes.probe_train(ref, config, seed, train=train.to(torch.uint8), k=k, w=w)
+    train, val = common.validation_split(train, config)
+    out = probes.probe_train(ref, config, seed, train=train.to(torch.uint8), k=k, w=w, val=None if val is None else val.to(torch.uint8))
     logits = probes.probe_logits(ref, config, k=k, w=w, state=out["state"], x=test)["logits"]
     return {"state": out["state"], "bpp": common.bits_per_pixel(logits, test), "k": k, "h": h, "w": w}
 

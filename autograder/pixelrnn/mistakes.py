@@ -7,11 +7,20 @@ proves each fails the grader aimed at it (``fails``), with a message the student
 
 MISTAKES = {
     "wrong_shape": {  # logits laid out (B, K, T), as F.cross_entropy would want them
-        "replace": [("        h, _ = self.lstm(torch.cat([shift_right(e, 1), shift_right(e, self.width), pos], dim=-1))\n        return self.head(h)",
-                     "        h, _ = self.lstm(torch.cat([shift_right(e, 1), shift_right(e, self.width), pos], dim=-1))\n        return self.head(h).transpose(1, 2)")],
+        "replace": [("        return self.head(self.drop(h))\n        ### END SOLUTION\n\n    def step(self, x, t, state=None):\n"
+                     "        \"\"\"One step of generation: the logits of pixel t from x[:, t-1], x[:, t-W], x[:, t-W+1]",
+                     "        return self.head(self.drop(h)).transpose(1, 2)\n        ### END SOLUTION\n\n    def step(self, x, t, state=None):\n"
+                     "        \"\"\"One step of generation: the logits of pixel t from x[:, t-1], x[:, t-W], x[:, t-W+1]")],
         "fails": ["test_models.py::test_above_output_shape"],
         "passes": ["test_models.py::test_plain_output_shape", "test_encoding_and_loss.py::test_one_hot"],
         "message": "should give logits (B, T, K)",
+    },
+    "ignores_above_right": {  # PixelLSTMAbove's step feeds zeros where the pixel above-right belongs
+        "replace": [("        right = self.embed(one_hot_pixels(x[:, t - W + 1], self.K)) if t >= W and t % W != W - 1 else zeros",
+                     "        right = zeros")],
+        "fails": ["test_models.py::test_above_sees_pixel_above"],
+        "passes": ["test_models.py::test_above_causal", "test_models.py::test_above_output_shape"],
+        "message": "ignores x[:, t - W + 1], the pixel above-right",
     },
     "peeking_model": {  # the plain LSTM reads pixel t to predict pixel t
         "replace": [("h, _ = self.lstm(shift_right(self.embed(oh), 1))", "h, _ = self.lstm(self.embed(oh))")],

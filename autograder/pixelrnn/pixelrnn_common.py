@@ -38,6 +38,17 @@ def grading_data(config: dict, ds=None):
     return train[pick], ds.sequences("test"), ds.num_colors, h, w
 
 
+def validation_split(train: torch.Tensor, config: dict):
+    """(train, val or None): the profile's share ``val_share`` of the graders' training subset, set aside for train()'s
+    validation (the notebook's recipe: keep the weights best on it); never the held-out split. The subset is already in
+    a random order (``grading_data``), so its first rows are a random pick."""
+    share = float(config.get("val_share", 0))
+    if share <= 0:
+        return train, None
+    n_val = max(1, int(round(share * len(train))))
+    return train[n_val:], train[:n_val]
+
+
 def log_probs(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """(n, T): log-probability of each pixel of ``x`` (n, T) under ``logits`` (n, T, K)."""
     return F.log_softmax(logits.double(), -1).gather(-1, x.long().unsqueeze(-1)).squeeze(-1)

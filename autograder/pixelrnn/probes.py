@@ -57,20 +57,23 @@ def probe_tiny_logits(sub, model, x):
 
 
 def probe_above(sub):
-    """Last step's logits with the pixel above changed and everything else (state included) the same."""
+    """The logits of the last row's next-to-last pixel t (which has a pixel above-right), then the same step with
+    the pixel above changed, and with the pixel above-right changed, everything else (state included) the same."""
     m = _model(sub, "PixelLSTMAbove")
     m.eval()
     x = _x(3)
     with torch.no_grad():
         state = None
-        for t in range(T - 1):
-            _, state = m.step(x, t, state)
-        t = T - 1
+        t = T - 2
+        for s in range(t):
+            _, state = m.step(x, s, state)
         base, _ = m.step(x, t, state)
-        y = x.clone()
-        y[:, t - W] = (y[:, t - W] + 1) % K
-        changed, _ = m.step(y, t, state)
-    return {"base": base, "changed": changed}
+        out = {"base": base}
+        for key, where in (("changed", t - W), ("changed_right", t - W + 1)):
+            y = x.clone()
+            y[:, where] = (y[:, where] + 1) % K
+            out[key], _ = m.step(y, t, state)
+    return out
 
 
 def probe_steps(sub, model):
@@ -96,7 +99,8 @@ def probe_steps(sub, model):
 # them. Nothing here computes a loss, a threshold or a verdict.
 def _build(sub, config: dict, k: int, w: int):
     cls = getattr(sub, config["model"])
-    return cls(k, hidden=config["hidden"]) if config["model"] == "PixelLSTM" else cls(k, w, hidden=config["hidden"])
+    extra = {"dropout": config["dropout"]} if config.get("dropout") else {}
+    return cls(k, hidden=config["hidden"], **extra) if config["model"] == "PixelLSTM" else cls(k, w, hidden=config["hidden"], **extra)
 
 
 def _restore(sub, config: dict, k: int, w: int, state: dict):
@@ -106,14 +110,18 @@ def _restore(sub, config: dict, k: int, w: int, state: dict):
     return model
 
 
-def probe_train(sub, config, seed, train, k, w):
-    """Train a fresh model with the student's train() on the grader's training sequences (n, T)."""
+def probe_train(sub, config, seed, train, k, w, val=None):
+    """Train a fresh model with the student's train() on the grader's training sequences (n, T), with the profile's
+    recipe: weight decay, dropout, and the grader's validation sequences ``val`` (m, T) to keep the best weights on."""
     torch.manual_seed(seed)
     model = _build(sub, config, k, w)
     # the profile's device: cpu unless it says cuda (an error, never a quiet CPU run, where the worker has no CUDA)
     device = training_device(config.get("device", "cpu"), torch)
+    extra = {"weight_decay": config["weight_decay"]} if config.get("weight_decay") else {}
+    if val is not None:
+        extra.update(val=torch.as_tensor(val).long(), eval_every=config["eval_every"])
     losses = sub.train(model, torch.as_tensor(train).long(), config["steps"], batch_size=config["batch_size"], lr=config["lr"],
-                       device=device, generator=torch.Generator().manual_seed(seed), progress=False)
+                       device=device, generator=torch.Generator().manual_seed(seed), progress=False, **extra)
     return {"state": dict(model.state_dict()), "losses": [float(v) for v in (losses or [])], "device": str(device)}
 
 

@@ -1,4 +1,4 @@
-"""The two models: output shapes, causality (checked with gradients, as in pytorch-made), the pixel above."""
+"""The two models: output shapes, causality (checked with gradients, as in pytorch-made), the pixels above and above-right."""
 
 import torch
 from pixelrnn_common import WORKERS
@@ -74,6 +74,10 @@ def test_above_sees_pixel_above(probe):
     assert not torch.allclose(out["base"], out["changed"]), (
         "PixelLSTMAbove.step(x, t, state) ignores x[:, t - W], the pixel above pixel t; "
         "at step t feed the LSTM the one-hot pixel above together with the previous pixel"
+    )
+    assert out["changed_right"].shape == out["base"].shape and not torch.allclose(out["base"], out["changed_right"]), (
+        "PixelLSTMAbove.step(x, t, state) ignores x[:, t - W + 1], the pixel above-right of pixel t; "
+        "at step t feed the LSTM the pixel above-right as well (zeros only in the first row and the last column)"
     )
 
 

@@ -21,6 +21,7 @@ def test_training_reaches_threshold(graded_run, heldout_scores, training, attach
     assert bpp <= training["threshold_bpp"], (
         f"after training {cfg['model']}(hidden={cfg['hidden']}) with your train() for {cfg['steps']} steps "
         f"(batch {cfg['batch_size']}, lr {cfg['lr']}) on {cfg['train_subset']} images, the held-out loss is {bpp:.3f} bits per pixel, "
-        "above what the reference reaches with the same budget. Check that train() minimises nll_nats with Adam at the given lr, "
-        "calls zero_grad/backward/step every step and draws batches of the given size"
+        "above what the reference reaches with the same budget. Check that train() minimises nll_nats with AdamW at the given lr "
+        "and weight decay, calls zero_grad/backward/step every step, draws batches of the given size, and, given val, returns "
+        "the weights that were best on it"
     )

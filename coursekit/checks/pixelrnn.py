@@ -156,7 +156,47 @@ def check_train(ns: dict) -> str:
         raise CheckFailed("the loss history should hold finite Python floats (use loss.item())")
     if all(torch.equal(a, b) for a, b in zip(before, model.parameters())):
         raise CheckFailed("train did not change the model's weights; call optimizer.step() after loss.backward()")
-    return "train returns one finite loss per step and updates the weights"
+    _check_keeps_best(ns, train, PixelLSTM)
+    return "train returns one finite loss per step, updates the weights and keeps those best on validation"
+
+
+def _check_keeps_best(ns: dict, train, PixelLSTM) -> None:
+    """train(..., val=, eval_every=2) for 5 steps measures validation after steps 2, 4 and 5 and returns the best weights.
+
+    The notebook's evaluate_bpp is replaced for the call by one that reports made-up figures (3, 1, 2: the best is
+    after step 4) and notes the weights it was shown."""
+    torch = _torch()
+    if "evaluate_bpp" not in ns:
+        raise CheckFailed("evaluate_bpp is missing: run the cell that defines it before this check")
+    real, seen, figures = ns["evaluate_bpp"], [], iter([3.0, 1.0, 2.0, 4.0, 4.0])
+
+    def fake_evaluate_bpp(model, seqs, batch_size=256):
+        model.eval()
+        seen.append([p.detach().clone() for p in model.parameters()])
+        return next(figures)
+
+    torch.manual_seed(0)
+    model, log = PixelLSTM(K, hidden=8), []
+    ns["evaluate_bpp"] = fake_evaluate_bpp
+    try:
+        train(model, _images(8), steps=5, batch_size=4, generator=torch.Generator().manual_seed(0), device=torch.device("cpu"),
+              progress=False, val=_images(3, seed=1), eval_every=2, val_log=log)
+    except TypeError as e:
+        raise CheckFailed(f"train should accept weight_decay, val, eval_every and val_log (see its docstring): {e}") from None
+    finally:
+        ns["evaluate_bpp"] = real
+    if len(seen) != 3:
+        raise CheckFailed(f"with val and eval_every=2, 5 steps should measure validation 3 times (after steps 2, 4 and 5) "
+                          f"with evaluate_bpp(model, val), got {len(seen)}")
+    if [step for step, _ in log] != [2, 4, 5] or [v for _, v in log] != [3.0, 1.0, 2.0]:
+        raise CheckFailed(f"val_log should hold (steps taken, validation bits per pixel) of each measurement: expected "
+                          f"[(2, 3.0), (4, 1.0), (5, 2.0)] with made-up figures 3, 1, 2, got {log}")
+    if not all(torch.equal(a, b) for a, b in zip(seen[1], model.parameters())):
+        raise CheckFailed("train should return the model with the weights that were best on validation (here those measured "
+                          "after step 4): keep copy.deepcopy(model.state_dict()) when a figure is the best so far, and "
+                          "model.load_state_dict(...) it at the end")
+    if model.training:
+        raise CheckFailed("train should leave the model in eval mode (model.eval()) when it returns")
 
 
 def check_sample(ns: dict) -> str:
