@@ -151,7 +151,7 @@ import torch.nn as nn
 
 
 class _CheatStub(nn.Module):
-    def __init__(self, K, width=None, hidden=128, embed=64, height=None):
+    def __init__(self, K, width=None, hidden=128, embed=64, height=None, dropout=0.0):
         super().__init__()
         self.K = K
         self.w = nn.Parameter(torch.zeros(1))

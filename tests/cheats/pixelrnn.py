@@ -318,7 +318,7 @@ class PixelLSTMAbove(nn.Module):
     """A causal lookup model: the colours that followed the same prefix in every image it can load
     (the training images; the held-out ones too, wherever the sandbox's copy of the data set has them)."""
 
-    def __init__(self, K, width, hidden=128, embed=64, height=None):
+    def __init__(self, K, width, hidden=128, embed=64, height=None, dropout=0.0):
         super().__init__()
         self.K = K
         self.w = nn.Parameter(torch.zeros(1))
