@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from coursekit import paths
-from coursekit.grading.separation import ThresholdTooWeak, separating_threshold
+from coursekit.grading.separation import separating_threshold
 from coursekit.notebook import module_from_file
 
 # the degraded baselines as measured on the sprites with the shipped evaluator, 500 samples (make_expected.py)
@@ -35,16 +35,15 @@ def test_a_threshold_too_near_a_baseline_is_placed_half_way():
     assert 0.072 < cov.threshold <= 0.198
 
 
-def test_a_reference_no_better_than_a_baseline_is_refused_with_the_figures_and_what_to_do():
-    with pytest.raises(ThresholdTooWeak) as e:
-        separating_threshold("fid", 377.0, [36.5, 150.0, 300.0], {"colour_noise": 54.4, "collapsed": 134.0},
-                             lower_is_better=True, dataset="pokemon", where="vae, profile smoke", geometric=True)
-    msg = str(e.value)
+def test_a_reference_no_better_than_a_baseline_keeps_the_rule_with_a_warning_naming_the_figures_and_what_to_do():
+    sep = separating_threshold("fid", 377.0, [36.5, 150.0, 300.0], {"colour_noise": 54.4, "collapsed": 134.0},
+                               lower_is_better=True, dataset="pokemon", where="vae, profile smoke", geometric=True)
+    assert sep.threshold == 377.0 and not sep.placed
     for part in ("vae, profile smoke", "'pokemon'", "300", "colour_noise", "54.4", "profiles.json", "coursekit reference"):
-        assert part in msg, (part, msg)
-    with pytest.raises(ThresholdTooWeak, match="coverage"):
-        separating_threshold("coverage", 0.05, [0.06, 0.2], {"collapsed_5": 0.07}, lower_is_better=False, dataset="pokemon",
-                             where="gan")
+        assert part in sep.warning, (part, sep.warning)
+    cov = separating_threshold("coverage", 0.05, [0.06, 0.2], {"collapsed_5": 0.07}, lower_is_better=False, dataset="pokemon",
+                               where="gan")
+    assert cov.threshold == 0.05 and "coverage" in cov.warning and "warning" in cov.to_dict()
 
 
 def vae_make_expected():
@@ -65,9 +64,9 @@ def test_vae_thresholds_separate_or_refuse():
     assert 0.072 < th["coverage"]["min"] <= 0.198 and th["coverage"]["separation"]["nearest_baseline"] == "collapsed_5"
     assert th["heldout_bpp"] == rule_only["heldout_bpp"]
     # the TA's Pokémon run: the reference's spread put FID's max at 377; one seed is worse than colour noise
-    with pytest.raises(ThresholdTooWeak, match="pokemon"):
-        mx.thresholds([run(36.5, 0.2), run(80.0, 0.15), run(140.0, 0.1)], {**SPRITES_BASELINES, "colour_noise": {"fid": 54.4, "coverage": 0.14}},
-                      "pokemon", "vae, profile smoke")
+    weak = mx.thresholds([run(36.5, 0.2), run(80.0, 0.15), run(140.0, 0.1)], {**SPRITES_BASELINES, "colour_noise": {"fid": 54.4, "coverage": 0.14}},
+                         "pokemon", "vae, profile smoke")
+    assert "'pokemon'" in weak["fid"]["separation"]["warning"] and not weak["fid"]["separation"]["placed_between"]
 
 
 def test_gan_thresholds_separate_or_refuse():
@@ -81,9 +80,10 @@ def test_gan_thresholds_separate_or_refuse():
     assert th["kid_max"] == 3.9  # other thresholds untouched
     kept, how = mx.separate({"fid_max": 58.0, "coverage_min": 0.16}, runs, SPRITES_BASELINES, "sprites")
     assert (kept["fid_max"], kept["coverage_min"]) == (58.0, 0.16) and not any(h["placed_between"] for h in how.values())
-    with pytest.raises(ThresholdTooWeak, match="'pokemon'"):  # noise-like samples: FID 25.7 beside colour noise's 24
-        mx.separate({"fid_max": 80.0, "coverage_min": 0.1}, [{"fid": 25.7, "coverage": 0.3}],
-                    {**SPRITES_BASELINES, "colour_noise": {"fid": 24.0, "coverage": 0.02}}, "pokemon")
+    # noise-like samples: FID 25.7 beside colour noise's 24 (the rebuild goes on; the TA's log and expected.json warn)
+    weak, how = mx.separate({"fid_max": 80.0, "coverage_min": 0.1}, [{"fid": 25.7, "coverage": 0.3}],
+                            {**SPRITES_BASELINES, "colour_noise": {"fid": 24.0, "coverage": 0.02}}, "pokemon")
+    assert weak["fid_max"] == 80.0 and "'pokemon'" in how["fid_max"]["warning"]
 
 
 def test_a_threshold_is_not_placed_where_honest_work_would_fail_it_by_chance():

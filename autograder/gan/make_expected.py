@@ -69,7 +69,7 @@ COVERAGE_MUST_FAIL = ("colour_noise", "collapsed", "collapsed_5")  # and coverag
 
 def separate(th: dict, runs: list[dict], baselines: dict, dataset: str) -> tuple[dict, dict]:
     """(``th`` with fid_max and coverage_min separating the reference ``runs`` from the degraded ``baselines``
-    ({name: {"fid", "coverage"}}), {threshold: how}). Raises coursekit.grading.separation.ThresholdTooWeak."""
+    ({name: {"fid", "coverage"}}), {threshold: how}); where one cannot, ``how`` holds a warning."""
     from coursekit.grading.separation import separating_threshold
 
     th, notes = dict(th), {}
