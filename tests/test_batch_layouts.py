@@ -23,8 +23,8 @@ from coursekit.grading.engine import GradeOptions, grade_batch, strong_isolation
 from coursekit.grading.gradebook import NOT_SUBMITTED, STALE
 from coursekit.grading.reports import SMOKE_NOTE, SMOKE_RUN_NOTE, reference_caption, write_feedback, write_gradescope
 from coursekit.grading.submissions import NothingToGrade, discover
+from toy_batch import TOYKIT, toy_kit_with
 
-TOYKIT = Path(__file__).parent / "fixtures" / "toykit"
 HEAD = "import torch\nimport torch.nn.functional as F\n"
 HONEST = "def one_hot_pixels(x, k):\n    return F.one_hot(x, k).float()\n"
 KNOWN = ["second", "toy"]
@@ -167,13 +167,8 @@ def test_reference_captions_are_plain_words():
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory):
     root = tmp_path_factory.mktemp("kit")
-    shutil.copytree(TOYKIT, root, dirs_exist_ok=True)
-    second = root / "autograder" / "second"
-    second.mkdir()
-    (second / "rubric.json").write_text(json.dumps(SECOND_RUBRIC))
-    (second / "test_a.py").write_text("def test_second_in_the_notebook():\n    assert False, 'the second part is wrong'\n")
-    (second / "test_b.py").write_text("def test_first_in_the_notebook():\n    pass\n")
-    (second / "probes.py").write_text("")
+    toy_kit_with(root, "second", SECOND_RUBRIC, {"test_a.py": "def test_second_in_the_notebook():\n    assert False, 'the second part is wrong'\n",
+                                                 "test_b.py": "def test_first_in_the_notebook():\n    pass\n"})
     mp = pytest.MonkeyPatch()
     mp.setenv("COURSEKIT_ROOT", str(root))
     yield root

@@ -9,10 +9,8 @@ graders need no student code, so that it runs in seconds.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -20,8 +18,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from coursekit.demo import example_problems
 from coursekit.grading.pytest_plugin import Credit
+from toy_batch import toy_kit_with
 
-TOYKIT = Path(__file__).parent / "fixtures" / "toykit"
 CREDITS_TESTS = '''import pytest
 
 from coursekit.grading.sandbox import SubmissionError
@@ -81,12 +79,7 @@ RUBRIC = {"assignment": "credits", "tests": {f"test_credits.py::test_{n}": {"poi
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory):
     root = tmp_path_factory.mktemp("kit")
-    shutil.copytree(TOYKIT, root, dirs_exist_ok=True)
-    folder = root / "autograder" / "credits"
-    folder.mkdir()
-    (folder / "rubric.json").write_text(json.dumps(RUBRIC))
-    (folder / "test_credits.py").write_text(CREDITS_TESTS)
-    (folder / "probes.py").write_text("")
+    toy_kit_with(root, "credits", RUBRIC, {"test_credits.py": CREDITS_TESTS})
     return root
 
 

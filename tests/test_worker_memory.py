@@ -3,16 +3,14 @@ starts a fresh one, which the results count), and ``release_memory`` hands freed
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from coursekit.grading.memory import release_memory, resident_anon_mb
+from toy_batch import toy_kit_with
 
-TOYKIT = Path(__file__).parent / "fixtures" / "toykit"
 
 ENDS_TESTS = '''
 def test_a_worker_keeps_its_state_until_it_is_ended(probe):
@@ -36,12 +34,7 @@ RUBRIC = {"assignment": "ends", "tests": {f"test_ends.py::test_{n}": {"points": 
 def session(tmp_path_factory):
     """One grading session of the 'ends' graders, as the engine runs it (pytest with --results)."""
     kit = tmp_path_factory.mktemp("kit")
-    shutil.copytree(TOYKIT, kit, dirs_exist_ok=True)
-    folder = kit / "autograder" / "ends"
-    folder.mkdir()
-    (folder / "rubric.json").write_text(json.dumps(RUBRIC))
-    (folder / "test_ends.py").write_text(ENDS_TESTS)
-    (folder / "probes.py").write_text("def probe_count(sub):\n    return {'n': sub.count()}\n")
+    folder = toy_kit_with(kit, "ends", RUBRIC, {"test_ends.py": ENDS_TESTS}, "def probe_count(sub):\n    return {'n': sub.count()}\n")
     tmp = tmp_path_factory.mktemp("session")
     code, out = tmp / "sub.py", tmp / "results.json"
     code.write_text("N = [0]\n\n\ndef count():\n    N[0] += 1\n    return N[0]\n")

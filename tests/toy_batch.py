@@ -3,6 +3,8 @@ process, or through Slurm) must give again. Shared by tests/test_shards.py and t
 session-wide through tests/conftest.py, so the batch is graded once)."""
 
 import csv
+import json
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -15,6 +17,19 @@ CODES = {"alice": "def one_hot_pixels(x, k):\n    return F.one_hot(x, k).float()
          "bob": "def one_hot_pixels(x, k):\n    return 2 * F.one_hot(x, k).float()\n",  # 2 / 4
          "carol": "x = 1\n"}  # 0 / 4
 TIMING = {"graded_at"}  # gradebook columns that differ between two runs of the same batch
+
+
+def toy_kit_with(root: Path, assignment: str, rubric: dict, files: dict[str, str], probes: str = "") -> Path:
+    """A copy of the toy kit in ``root`` with one more assignment's graders: ``autograder/<assignment>/`` holding
+    ``rubric.json``, the test files ``files`` ({file name: source}) and ``probes.py``. Returns that folder."""
+    shutil.copytree(TOYKIT, root, dirs_exist_ok=True)
+    folder = root / "autograder" / assignment
+    folder.mkdir()
+    (folder / "rubric.json").write_text(json.dumps(rubric))
+    for name, source in files.items():
+        (folder / name).write_text(source)
+    (folder / "probes.py").write_text(probes)
+    return folder
 
 
 def toy_class(folder: Path, codes: dict[str, str] = CODES) -> Path:
