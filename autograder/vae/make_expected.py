@@ -171,7 +171,7 @@ def degraded_baselines(num_samples: int) -> dict:
 
 def thresholds(runs: list[dict], baselines: dict | None = None, dataset: str = "", where: str = "vae") -> dict:
     """The rule's thresholds over ``runs``; with ``baselines`` ({name: {"fid", "coverage"}}), FID and coverage are
-    made to separate the reference from them (``coursekit.grading.separation``: placed between, or refused)."""
+    made to separate the reference from them (``coursekit.grading.separation``: placed between, or kept with a warning)."""
     out = {}
     for key, higher_is_better in (("heldout_bpp", False), ("fid", False), ("coverage", True)):
         v = np.array([r[key] for r in runs], dtype=np.float64)
