@@ -12,9 +12,11 @@ from coursekit.grading.separation import separating_threshold
 from coursekit.notebook import module_from_file
 
 # the degraded baselines as measured on the sprites with the shipped evaluator, 500 samples (make_expected.py)
-SPRITES_BASELINES = {"colour_noise": {"fid": 60.47, "coverage": 0.038}, "blurred": {"fid": 9.57, "coverage": 0.856},
-                     "salt_and_pepper": {"fid": 12.71, "coverage": 0.482}, "collapsed": {"fid": 111.0, "coverage": 0.022},
-                     "collapsed_5": {"fid": 20.99, "coverage": 0.072}}
+SPRITES_BASELINES = {"colour_noise": {"fid": 60.47, "kid": 1.849, "coverage": 0.038},
+                     "blurred": {"fid": 9.57, "kid": 0.548, "coverage": 0.856},
+                     "salt_and_pepper": {"fid": 12.71, "kid": 0.782, "coverage": 0.482},
+                     "collapsed": {"fid": 111.0, "kid": 5.31, "coverage": 0.022},
+                     "collapsed_5": {"fid": 20.99, "kid": 1.419, "coverage": 0.072}}
 
 
 def test_a_threshold_between_reference_and_baseline_is_kept():
@@ -71,19 +73,27 @@ def test_vae_thresholds_separate_or_refuse():
 
 def test_gan_thresholds_separate_or_refuse():
     mx = module_from_file(paths.autograder_dir() / "gan" / "make_expected.py", "gan_make_expected_sep")
-    runs = [{"fid": f, "coverage": c} for f, c in ((41.1, 0.296), (50.9, 0.214), (57.1, 0.238))]
+    # 250 steps (the smoke budget until stop 21): seeds at colour noise's FID and KID
+    runs = [{"fid": f, "kid": k, "coverage": c} for f, k, c in ((41.1, 1.29, 0.296), (50.9, 1.45, 0.214), (57.1, 1.70, 0.238))]
     th, how = mx.separate({"fid_max": 86.5, "coverage_min": 0.107, "kid_max": 3.9}, runs, SPRITES_BASELINES, "sprites")
     # 86.5 passes colour noise (60.5), but half-way (58.8) would leave the worst seed 57.1 under 3% of room: kept, with a warning
     assert th["fid_max"] == 86.5 and not how["fid_max"]["placed_between"] and "colour_noise" in how["fid_max"]["warning"]
     assert "larger training budget" in how["fid_max"]["warning"]
+    assert th["kid_max"] == 3.9 and "warning" in how["kid_max"]  # KID: half-way to noise's 1.85 leaves 4% of room
     assert th["coverage_min"] == pytest.approx(0.143) and how["coverage_min"]["nearest_baseline"] == "collapsed_5"  # half-way to 0.072
-    assert th["kid_max"] == 3.9  # other thresholds untouched
-    kept, how = mx.separate({"fid_max": 58.0, "coverage_min": 0.16}, runs, SPRITES_BASELINES, "sprites")
-    assert (kept["fid_max"], kept["coverage_min"]) == (58.0, 0.16) and not any(h["placed_between"] for h in how.values())
+    # 500 steps: the worst seed (FID 38.0, KID 1.29) leaves room, so FID and KID fail colour noise
+    runs = [{"fid": f, "kid": k, "coverage": c} for f, k, c in ((21.3, 0.85, 0.496), (22.5, 1.03, 0.586), (38.0, 1.29, 0.506))]
+    th, how = mx.separate({"fid_max": 70.0, "coverage_min": 0.183, "kid_max": 2.6}, runs, SPRITES_BASELINES, "sprites")
+    assert 38.0 * 1.1 <= th["fid_max"] < 60.47 and how["fid_max"]["placed_between"] and "warning" not in how["fid_max"]
+    assert 1.29 * 1.1 <= th["kid_max"] < 1.849 and how["kid_max"]["nearest_baseline"] == "colour_noise"
+    assert th["coverage_min"] == pytest.approx(0.284) and how["coverage_min"]["placed_between"]  # half-way from 0.496 to 0.072
+    # thresholds between the worst seed and the midpoint (FID 36.9, KID 1.38, coverage 0.284) stay as the rule gave them
+    kept, how = mx.separate({"fid_max": 30.0, "kid_max": 1.2, "coverage_min": 0.4}, runs[:2], SPRITES_BASELINES, "sprites")
+    assert (kept["fid_max"], kept["kid_max"], kept["coverage_min"]) == (30.0, 1.2, 0.4) and not any(h["placed_between"] for h in how.values())
     # noise-like samples: FID 25.7 beside colour noise's 24 (the rebuild goes on; the TA's log and expected.json warn)
-    weak, how = mx.separate({"fid_max": 80.0, "coverage_min": 0.1}, [{"fid": 25.7, "coverage": 0.3}],
-                            {**SPRITES_BASELINES, "colour_noise": {"fid": 24.0, "coverage": 0.02}}, "pokemon")
-    assert weak["fid_max"] == 80.0 and "'pokemon'" in how["fid_max"]["warning"]
+    weak, how = mx.separate({"fid_max": 80.0, "kid_max": 3.0, "coverage_min": 0.1}, [{"fid": 25.7, "kid": 1.0, "coverage": 0.3}],
+                            {**SPRITES_BASELINES, "colour_noise": {"fid": 24.0, "kid": 0.9, "coverage": 0.02}}, "pokemon")
+    assert weak["fid_max"] == 80.0 and "'pokemon'" in how["fid_max"]["warning"] and "'pokemon'" in how["kid_max"]["warning"]
 
 
 def test_a_threshold_is_not_placed_where_honest_work_would_fail_it_by_chance():

@@ -26,11 +26,16 @@
    quality thresholds: make_expected.py lists any exception under "problems" and exits 1.
 3. Degraded baselines (``coursekit.metrics.degraded``: colour noise, blurred and salt-and-pepper real images, one and
    five images repeated), as many as the samples, scored by the same ``sample_metrics``; recorded under
-   ``degraded_baselines``. fid_max must fail colour noise and one image repeated, coverage_min those and five
+   ``degraded_baselines``. fid_max and kid_max must fail colour noise and one image repeated, coverage_min those and five
    images repeated: a threshold beyond the midpoint between the reference's worst seed and the nearest of them
-   (geometric for FID) is moved to that midpoint (``separation``), and a reference no better than one is refused
-   (``coursekit.grading.separation``). On the sprites the untrained generator's FID (131) put fid_max at 86.5,
-   above colour noise's 60.5.
+   (geometric for FID) is moved to that midpoint (``separation``) where the reference's worst seed keeps 10% of room;
+   otherwise, or where the reference is no better than such a baseline, the rule's threshold is kept with a warning in
+   the log and in expected.json (``coursekit.grading.separation``). On the sprites, at 250 steps of batch 64 (until stop
+   21), the reference's seeds reached FID 41-69.5 and the untrained generator's FID (131) put fid_max at 86.5, above
+   colour noise's 60.5: no threshold could tell them apart. At 750 steps of batch 32 (about 50 s of one CPU thread) the
+   worst seed's FID is 40.3 and fid_max sits half-way to colour noise, at 49.4; coverage_min (0.219) fails colour noise
+   and five images repeated. KID cannot separate yet: the worst seed's 1.95 is above colour noise's 1.85 (KID is
+   heavy-tailed at 500 samples: coursekit/metrics/README.md), so kid_max keeps the rule's value with a warning.
 """
 
 from __future__ import annotations
@@ -59,9 +64,9 @@ RULE = (
     "coverage_min: half the worst reference coverage; precision_min: worst reference precision - 0.2; "
     "duplicate_rate_max: half-way between the worst reference value and 1; "
     "pairwise_distance_ratio_min: half the worst reference value; copying: > 5% exact or > 5% near copies of training images; "
-    "then fid_max and coverage_min are moved to the midpoint between the reference's worst seed and the nearest degraded "
-    "baseline (fid: colour noise, one image repeated; coverage: also five images repeated) where they lie beyond it, and a "
-    "reference no better than such a baseline is refused"
+    "then fid_max, kid_max and coverage_min are moved to the midpoint between the reference's worst seed and the nearest degraded "
+    "baseline (fid, kid: colour noise, one image repeated; coverage: also five images repeated) where they lie beyond it and "
+    "the reference's worst seed keeps 10% of room; otherwise the rule's threshold is kept, with a warning"
 )
 FID_MUST_FAIL = ("colour_noise", "collapsed")  # degraded baselines (coursekit.metrics.degraded) fid_max must fail
 COVERAGE_MUST_FAIL = ("colour_noise", "collapsed", "collapsed_5")  # and coverage_min
@@ -73,7 +78,8 @@ def separate(th: dict, runs: list[dict], baselines: dict, dataset: str) -> tuple
     from coursekit.grading.separation import separating_threshold
 
     th, notes = dict(th), {}
-    for key, metric, must_fail, lower in (("fid_max", "fid", FID_MUST_FAIL, True), ("coverage_min", "coverage", COVERAGE_MUST_FAIL, False)):
+    for key, metric, must_fail, lower in (("fid_max", "fid", FID_MUST_FAIL, True), ("kid_max", "kid", FID_MUST_FAIL, True),
+                                          ("coverage_min", "coverage", COVERAGE_MUST_FAIL, False)):
         sep = separating_threshold(metric, th[key], [r[metric] for r in runs], {b: baselines[b][metric] for b in must_fail},
                                    lower_is_better=lower, dataset=dataset, where="gan, smoke budget", geometric=lower)
         th[key], notes[key] = sep.threshold, sep.to_dict()
@@ -119,7 +125,7 @@ def training_expected(ref, probes, seeds) -> dict:
     }
     baselines = degraded_baselines(cfg["n_samples"])
     th, separation = separate(th, runs, baselines, gan_common.course_data().name)
-    print("degraded baselines:", baselines, "->", {k: round(th[k], 3) for k in ("fid_max", "coverage_min")}, separation, flush=True)
+    print("degraded baselines:", baselines, "->", {k: round(th[k], 3) for k in ("fid_max", "kid_max", "coverage_min")}, separation, flush=True)
     problems = []
     for r in runs:
         if not (r["fid"] <= th["fid_max"] and r["kid"] <= th["kid_max"] and r["coverage"] >= th["coverage_min"]
@@ -142,7 +148,7 @@ def degraded_baselines(n_samples: int) -> dict:
     """{baseline: {"fid", "coverage"}} of coursekit.metrics.degraded's sets, scored like the reference's samples."""
     from coursekit.metrics.degraded import degraded_baselines as measure
 
-    return measure(gan_common.course_data(), n_samples, gan_common.sample_metrics)
+    return measure(gan_common.course_data(), n_samples, gan_common.sample_metrics, keys=("fid", "kid", "coverage"))
 
 
 REFERENCE_SEEDS = [0, 1, 2, 3, 4]

@@ -28,8 +28,10 @@ MISTAKES = {
     },
     "generator_through_detached_sample": {
         "replace": [("loss_g = g_loss(D(G(z, *cond), *cond))", "loss_g = g_loss(D(G(z, *cond).detach(), *cond))")],
+        # G never learns: its untrained samples cover nothing and vary far less than real images (pairwise distance
+        # ratio 0.16 against a threshold of 0.247, half the 750-step reference's worst seed)
         "fails": ["test_step.py::test_generator_update", "test_training.py::test_sample_quality_fid_kid",
-                  "test_training.py::test_precision_and_coverage"],
+                  "test_training.py::test_precision_and_coverage", "test_training.py::test_no_mode_collapse"],
         "message": "without detaching G(z)",
     },
     "discriminator_updated_in_generator_step": {
