@@ -36,6 +36,23 @@ class Generator(Generator):
 '''
 
 
+COLOUR_NOISE = '''
+import torch
+
+_CHEAT_PIXELS = real_rgb.permute(0, 2, 3, 1).reshape(-1, 3)  # every training pixel's colour, in [-1, 1]
+_CHEAT_HW = tuple(real_rgb.shape[2:])
+
+
+class Generator(Generator):
+    def forward(self, z):
+        net = super().forward(z)
+        g = torch.Generator().manual_seed(int(z.abs().sum().item() * 1e3) % 2**31)
+        pick = torch.randint(len(_CHEAT_PIXELS), (len(z) * _CHEAT_HW[0] * _CHEAT_HW[1],), generator=g)
+        imgs = _CHEAT_PIXELS[pick].view(len(z), *_CHEAT_HW, 3).permute(0, 3, 1, 2).to(z.device)
+        return imgs + 0 * net
+'''
+
+
 FILL = MARKERS + r'''
 def _cheat_fill():
     import os
@@ -116,6 +133,14 @@ def train_step(G, D, opt_g, opt_d, real, labels=None, generator=None, g_loss=Non
            NOOP_STEP + stored_generator("_CHEAT_REAL[0:1].expand_as(imgs).to(z.device)"),
            Deserves("fails the mode-collapse test and earns no FID/KID", max_points=28,
                     must_fail=("test_no_mode_collapse", "test_sample_quality_fid_kid"), message="mode collapse")),
+    Attack("gan_colour_noise", A, "solution",
+           "the generator returns colour noise (every pixel a training pixel drawn at random: the right colours, no "
+           "shapes); train_step does nothing",
+           NOOP_STEP + COLOUR_NOISE,
+           Deserves("earns no FID/KID and no coverage, and fails mode collapse: colour noise is a degraded baseline the "
+                    "thresholds are placed to fail (FID 60.5 against 49.4; its evaluator features vary less than real images)",
+                    max_points=28, must_fail=(*QUALITY, "test_no_mode_collapse"),
+                    messages={"test_precision_and_coverage": "coverage is", "test_no_mode_collapse": "pairwise distance ratio"})),
     Attack("gan_training_images", A, "solution", "the generator returns training images chosen by z; train_step does nothing",
            NOOP_STEP + stored_generator("imgs"), COPIES),
     Attack("gan_shifted_training_images", A, "solution", "the generator returns training images shifted right by one pixel",
