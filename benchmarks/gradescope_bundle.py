@@ -2,14 +2,16 @@
 
     python benchmarks/gradescope_bundle.py                       # vae: the reference and its first mistake
     python benchmarks/gradescope_bundle.py -a pixelrnn -a gan    # other assignments
-    python benchmarks/gradescope_bundle.py --memory-mb 768 --minutes 10 --examples reference untouched
+    python benchmarks/gradescope_bundle.py --memory-mb 768 --minutes 10 --cpus 0.5 --examples reference untouched
 
 For each assignment: ``coursekit export gradescope`` writes the zip, a temporary folder is laid out like Gradescope's
 ``/autograder`` (``gradescope.lay_out_like_gradescope``: the zip in ``source/``, ``run_autograder`` beside it), and
 for each example submission (``grading.examples``: the reference solution, a typical mistake...) ``run_autograder``
 runs with this machine's Python, as Gradescope runs it, in a memory cgroup limited like Gradescope's container
 (``--memory-mb``; cgroup v1 or v2, where this machine lets root make one; otherwise the process tree's summed
-resident memory is sampled, which counts shared pages once per process, so it overstates). Prints, per submission:
+resident memory is sampled, which counts shared pages once per process, so it overstates) and, like Gradescope's
+default container, to half a CPU's time (``--cpus``, a CPU cgroup; where none can be made, the benchmark says the times
+understate Gradescope's). Prints, per submission:
 the points, the wall-clock seconds, the peak memory (the cgroup's, page cache of the files read included, and the
 peak of its anonymous memory, sampled: what a limit cannot reclaim) and whether both are within the limits; exit code 1 when one is
 not, or when the reference does not get full marks or a mistake gets them.
@@ -105,6 +107,40 @@ class MemoryCgroup:
             self.path = None
 
 
+class CpuCgroup:
+    """A CPU cgroup that lets a command use ``cpus`` CPUs' worth of time (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), as
+    Gradescope's container does (half a virtual CPU by default); ``ok`` is False where none can be made here."""
+
+    PERIOD_US = 100_000
+
+    def __init__(self, cpus: float):
+        self.path: Path | None = None
+        v2 = Path("/sys/fs/cgroup/cgroup.controllers").is_file()
+        base = Path("/sys/fs/cgroup") if v2 else Path("/sys/fs/cgroup/cpu")
+        try:
+            p = base / f"coursekit-gradescope-cpu-{os.getpid()}"
+            p.mkdir()
+            self.path = p
+            quota = max(1000, int(cpus * self.PERIOD_US))
+            if v2:
+                (p / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
+            else:
+                (p / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+                (p / "cpu.cfs_quota_us").write_text(str(quota))
+        except OSError:
+            self.close()
+
+    @property
+    def ok(self) -> bool:
+        return self.path is not None
+
+    def add_self(self) -> None:
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def close(self) -> None:
+        MemoryCgroup.close(self)
+
+
 def _tree_rss_mb(pid: int) -> float:
     """The summed resident memory of ``pid`` and its descendants (from /proc)."""
     kids: dict[int, list[int]] = {}
@@ -128,15 +164,17 @@ def _tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def run_once(root: Path, memory_mb: int, minutes: float) -> dict:
-    """``root/run_autograder`` in a limited cgroup; its results and what it used."""
+def run_once(root: Path, memory_mb: int, minutes: float, cpus: float | None = None) -> dict:
+    """``root/run_autograder`` in limited cgroups (memory; CPU time where ``cpus`` is given); its results and what it used."""
     env = {**os.environ, "COURSEKIT_AUTOGRADER_ROOT": str(root), "COURSEKIT_PYTHON": sys.executable}
     (root / "results" / "results.json").unlink(missing_ok=True)
     cg = MemoryCgroup(memory_mb)
+    cpu = CpuCgroup(cpus) if cpus else None
+    joins = [g.add_self for g in (cg, cpu) if g is not None and g.ok]
     peak_rss, peak_anon = [0.0], [0.0]
     t0 = time.monotonic()
     proc = subprocess.Popen([str(root / "run_autograder")], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            preexec_fn=cg.add_self if cg.ok else None, start_new_session=True)
+                            preexec_fn=(lambda: [j() for j in joins]) if joins else None, start_new_session=True)
     done = threading.Event()
 
     def sample():
@@ -157,8 +195,10 @@ def run_once(root: Path, memory_mb: int, minutes: float) -> dict:
     watcher.join()
     result = {"wall": wall, "rc": proc.returncode, "stdout": out.decode("utf-8", "replace"), "rss_peak_mb": peak_rss[0],
               "cgroup": cg.ok, "peak_mb": cg.peak_mb() if cg.ok else peak_rss[0], "oom_kills": cg.oom_kills() if cg.ok else 0,
-              "anon_peak_mb": peak_anon[0] if cg.ok else float("nan")}
+              "anon_peak_mb": peak_anon[0] if cg.ok else float("nan"), "cpu_limited": bool(cpu and cpu.ok)}
     cg.close()
+    if cpu is not None:
+        cpu.close()
     try:
         result["results"] = json.loads((root / "results" / "results.json").read_text())
     except (OSError, ValueError):
@@ -172,8 +212,15 @@ def main(argv=None) -> int:
     p.add_argument("--examples", nargs="+", help="example submissions (default: reference and the first mistake)")
     p.add_argument("--memory-mb", type=int, default=768, help="Gradescope's memory limit (default: 768)")
     p.add_argument("--minutes", type=float, default=10.0, help="Gradescope's time limit (default: 10)")
+    p.add_argument("--cpus", type=float, default=0.5,
+                   help="CPUs' worth of time the container gets (default 0.5, Gradescope's default; 0: no limit)")
     args = p.parse_args(argv)
     print(environment_line())
+    if args.cpus:
+        probe = CpuCgroup(args.cpus)
+        print(f"CPU: {args.cpus:g} CPU through a cgroup" if probe.ok else
+              f"CPU: no cgroup could be made here, so the runs are NOT limited to {args.cpus:g} CPU: the times understate Gradescope's")
+        probe.close()
     failed = False
     with tempfile.TemporaryDirectory(prefix="coursekit-gs-bench-") as tmp:
         tmp = Path(tmp)
@@ -185,7 +232,7 @@ def main(argv=None) -> int:
             for name in names:
                 root = lay_out_like_gradescope(zip_path, tmp / a / name / "autograder", link_package=True)
                 shutil.copy(made[name], root / "submission" / f"{a}.ipynb")
-                r = run_once(root, args.memory_mb, args.minutes)
+                r = run_once(root, args.memory_mb, args.minutes, args.cpus or None)
                 res = r["results"] or {}
                 score = res.get("score")
                 total = sum(t.get("max_score", 0) for t in res.get("tests", []))
@@ -193,7 +240,8 @@ def main(argv=None) -> int:
                 right = score is not None and ((score == total > 0) if name == "reference" else (0 <= score < total))
                 failed |= not (within and right)
                 how = "cgroup peak" if r["cgroup"] else "summed RSS peak"
-                print(f"  {name:28s} {score if score is not None else '-'} / {total:g} points, {r['wall']:.0f} s wall "
+                cpu_note = f", {args.cpus:g} CPU" if r["cpu_limited"] else ""
+                print(f"  {name:28s} {score if score is not None else '-'} / {total:g} points, {r['wall']:.0f} s wall{cpu_note} "
                       f"(limit {args.minutes * 60:.0f}), memory {how} {r['peak_mb']:.0f} MB (limit {args.memory_mb}; sampled "
                       f"anonymous {r['anon_peak_mb']:.0f} MB, summed RSS {r['rss_peak_mb']:.0f} MB), OOM kills {r['oom_kills']}, isolation "
                       f"{(res.get('extra_data') or {}).get('isolation')}: {'ok' if within and right else 'NOT OK'}", flush=True)
