@@ -35,7 +35,31 @@ from coursekit.export.gradescope import BundleConfig, build_bundle, lay_out_like
 from coursekit.grading.examples import load_mistakes, make_examples
 
 
-class MemoryCgroup:
+class _Cgroup:
+    """A cgroup this benchmark made (``path``; None where none could be made), for one command."""
+
+    path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.path is not None
+
+    def add_self(self) -> None:
+        """For preexec_fn: the child joins the cgroup before it runs the command (and all it starts stays in it)."""
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def close(self) -> None:
+        if self.path is not None:
+            for _ in range(50):
+                try:
+                    self.path.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            self.path = None
+
+
+class MemoryCgroup(_Cgroup):
     """A memory cgroup limited to ``mb`` for a command (v2 ``memory.max``/``memory.peak``, or v1's files); ``ok`` is
     False where none can be made here."""
 
@@ -60,14 +84,6 @@ class MemoryCgroup:
                         pass
         except OSError:
             self.close()
-
-    @property
-    def ok(self) -> bool:
-        return self.path is not None
-
-    def add_self(self) -> None:
-        """For preexec_fn: the child joins the cgroup before it runs the command (and all it starts stays in it)."""
-        (self.path / "cgroup.procs").write_text(str(os.getpid()))
 
     def peak_mb(self) -> float:
         f = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
@@ -96,49 +112,41 @@ class MemoryCgroup:
         except (OSError, ValueError):
             return 0
 
-    def close(self) -> None:
-        if self.path is not None:
-            for _ in range(50):
-                try:
-                    self.path.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            self.path = None
 
-
-class CpuCgroup:
-    """A CPU cgroup that lets a command use ``cpus`` CPUs' worth of time (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), as
-    Gradescope's container does (half a virtual CPU by default); ``ok`` is False where none can be made here."""
+class CpuCgroup(_Cgroup):
+    """A CPU limit of ``cpus`` CPUs' worth of time for a command (v1 ``cpu.cfs_quota_us`` in a cgroup of its own; v2
+    ``cpu.max`` on the memory cgroup ``beside``, since under v2 a process is in one cgroup only), as Gradescope's
+    container has (half a virtual CPU by default); ``ok`` is False where the limit could not be set here."""
 
     PERIOD_US = 100_000
 
-    def __init__(self, cpus: float):
-        self.path: Path | None = None
-        v2 = Path("/sys/fs/cgroup/cgroup.controllers").is_file()
-        base = Path("/sys/fs/cgroup") if v2 else Path("/sys/fs/cgroup/cpu")
+    def __init__(self, cpus: float, beside: MemoryCgroup | None = None):
+        quota = max(1000, int(cpus * self.PERIOD_US))
+        self.shared = Path("/sys/fs/cgroup/cgroup.controllers").is_file()
         try:
-            p = base / f"coursekit-gradescope-cpu-{os.getpid()}"
+            if self.shared:  # v2: the limit goes on the memory cgroup the command joins anyway
+                if beside is None or not beside.ok:
+                    return
+                (beside.path / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
+                self.path = beside.path
+                return
+            p = Path("/sys/fs/cgroup/cpu") / f"coursekit-gradescope-cpu-{os.getpid()}"
             p.mkdir()
             self.path = p
-            quota = max(1000, int(cpus * self.PERIOD_US))
-            if v2:
-                (p / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
-            else:
-                (p / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
-                (p / "cpu.cfs_quota_us").write_text(str(quota))
+            (p / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+            (p / "cpu.cfs_quota_us").write_text(str(quota))
         except OSError:
             self.close()
 
-    @property
-    def ok(self) -> bool:
-        return self.path is not None
-
     def add_self(self) -> None:
-        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+        if not self.shared:  # v2: joining the memory cgroup did it
+            super().add_self()
 
     def close(self) -> None:
-        MemoryCgroup.close(self)
+        if self.shared:
+            self.path = None  # the memory cgroup's, removed by it
+        else:
+            super().close()
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -169,7 +177,7 @@ def run_once(root: Path, memory_mb: int, minutes: float, cpus: float | None = No
     env = {**os.environ, "COURSEKIT_AUTOGRADER_ROOT": str(root), "COURSEKIT_PYTHON": sys.executable}
     (root / "results" / "results.json").unlink(missing_ok=True)
     cg = MemoryCgroup(memory_mb)
-    cpu = CpuCgroup(cpus) if cpus else None
+    cpu = CpuCgroup(cpus, beside=cg) if cpus else None
     joins = [g.add_self for g in (cg, cpu) if g is not None and g.ok]
     peak_rss, peak_anon = [0.0], [0.0]
     t0 = time.monotonic()
@@ -217,10 +225,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     print(environment_line())
     if args.cpus:
-        probe = CpuCgroup(args.cpus)
+        mem = MemoryCgroup(args.memory_mb)
+        probe = CpuCgroup(args.cpus, beside=mem)
         print(f"CPU: {args.cpus:g} CPU through a cgroup" if probe.ok else
               f"CPU: no cgroup could be made here, so the runs are NOT limited to {args.cpus:g} CPU: the times understate Gradescope's")
         probe.close()
+        mem.close()
     failed = False
     with tempfile.TemporaryDirectory(prefix="coursekit-gs-bench-") as tmp:
         tmp = Path(tmp)
