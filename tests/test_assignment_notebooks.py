@@ -89,6 +89,20 @@ def test_solution_is_saved_with_its_pictures_and_no_error(name):
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_check_cells_print_a_line_per_check_and_end_with_no_value(name):
+    """A check cell is an nbgrader test cell worth 0 points: nbgrader reads the value it ends with as partial credit and
+    warns about any value that is not a number. The saved solution shows what a student sees: one [PASS] line per check."""
+    nb = read_notebook(_solution(name))
+    cells = [c for c in nb.cells if c.cell_type == "code" and "check" in cell_tags(c) and "run_all(" not in c.source]
+    assert cells
+    for c in cells:
+        calls = [line for line in c.source.splitlines() if re.match(r"check_\w+\(globals\(\)\)", line)]
+        assert not [o for o in c.outputs if o.output_type == "execute_result"], c.source
+        printed = "".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
+        assert printed.count("[PASS] ") == len(calls) > 0, (c.source, printed)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_student_version_is_generated_and_has_no_output(name):
     path = paths.assignments_dir() / name / f"{name}.ipynb"
     assert path.is_file(), f"run `coursekit release {name} --force` to write the student version"

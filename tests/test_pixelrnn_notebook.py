@@ -17,14 +17,19 @@ def _solution_namespace():
     return vars(load_notebook_module(paths.solutions_dir() / "pixelrnn" / "pixelrnn.ipynb", "pixelrnn_solution_for_check_test"))
 
 
-def test_check_train_catches_a_train_that_returns_the_last_weights_not_the_best():
+def test_check_train_catches_a_train_that_returns_the_last_weights_not_the_best(capsys):
     import pytest
 
-    from coursekit.checks import CheckFailed
+    from coursekit.checks import CheckFailed, run_check
     from coursekit.checks.pixelrnn import check_train
 
     ns = _solution_namespace()
-    assert "keeps those best on validation" in check_train(ns)
+    # called in a cell, a check prints its line and ends with no value (nbgrader reads a test cell's value as credit)
+    assert check_train(ns) is None
+    assert "[PASS] train: " in capsys.readouterr().out
+    # `coursekit check` and run_all take the message itself
+    result = run_check(check_train, ns)
+    assert result.passed and "keeps those best on validation" in result.message, result.line()
     solution_train = ns["train"]
 
     def last_weights(model, data, steps, val=None, eval_every=50, val_log=None, **kw):  # measures, never restores

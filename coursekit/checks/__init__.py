@@ -16,6 +16,7 @@ separate process (the notebook's training and plotting cells are not run).
 
 from __future__ import annotations
 
+import functools
 import traceback
 from dataclasses import dataclass
 from typing import Callable
@@ -53,8 +54,29 @@ def expect_shape(what: str, got, shape: tuple, hint: str = "") -> None:
         raise CheckFailed(f"{what} has shape {tuple(got.shape)}, expected {tuple(shape)}" + (f"; {hint}" if hint else ""))
 
 
+def _name(fn: Callable) -> str:
+    return fn.__name__.removeprefix("check_").replace("_", " ")
+
+
+def shown(fn: Callable[[dict], str | None]) -> Callable[[dict], None]:
+    """A check as students call it in a notebook cell: it prints ``[PASS] name: what was checked`` and returns None.
+
+    A check cell is an nbgrader test cell worth 0 points, and nbgrader reads the value a test cell ends with as partial
+    credit (a value that is not a number gets "future releases may treat as error"); printing also shows every check of a
+    cell, not only the last one's value. A failure still raises ``CheckFailed`` (the cell's error, which ``nbgrader
+    validate`` reports). ``run_check`` calls the undecorated function (``__wrapped__``) for its message.
+    """
+
+    @functools.wraps(fn)
+    def call(ns: dict) -> None:
+        print(CheckResult(_name(fn), True, fn(ns) or "").line())
+
+    return call
+
+
 def run_check(fn: Callable[[dict], str | None], ns: dict) -> CheckResult:
-    name = fn.__name__.removeprefix("check_").replace("_", " ")
+    fn = getattr(fn, "__wrapped__", fn)
+    name = _name(fn)
     try:
         msg = fn(ns) or ""
         return CheckResult(name, True, msg)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from . import CheckFailed, expect_shape, need, run_checks
+from . import CheckFailed, expect_shape, need, run_checks, shown
 
 ZD, WD, NB = 8, 4, 3  # tiny noise size, width and batch for the checks (not exported: see __all__)
 
@@ -36,6 +36,7 @@ def _nets(ns: dict, spectral: bool = False):
     return need(ns, "Generator")(ZD, WD), need(ns, "Discriminator")(WD, spectral_norm=spectral)
 
 
+@shown
 def check_generator(ns: dict) -> str:
     torch = _torch()
     gen_net, _ = _nets(ns)
@@ -54,6 +55,7 @@ def check_generator(ns: dict) -> str:
     return "(B, z_dim) noise -> (B, 3, 20, 20) images in [-1, 1]"
 
 
+@shown
 def check_discriminator(ns: dict) -> str:
     torch = _torch()
     x = _images()
@@ -75,6 +77,7 @@ def check_discriminator(ns: dict) -> str:
     return "(B, 3, 20, 20) -> (B,) logits, with and without spectral norm"
 
 
+@shown
 def check_losses(ns: dict) -> str:
     torch = _torch()
     names = ("d_loss", "g_loss_minimax", "g_loss_nonsaturating")
@@ -119,6 +122,7 @@ def _step_setup(ns: dict):
     return gen_net, disc, opt_g, opt_d
 
 
+@shown
 def check_train_step(ns: dict) -> str:
     torch = _torch()
     step_fn = need(ns, "train_step")
@@ -140,6 +144,7 @@ def check_train_step(ns: dict) -> str:
     return "both networks are updated and the step returns its losses (the graders check the order and the isolation of the updates)"
 
 
+@shown
 def check_train_gan(ns: dict) -> str:
     torch = _torch()
     loop = need(ns, "train_gan")
@@ -158,6 +163,7 @@ def check_train_gan(ns: dict) -> str:
     return "one history entry per step, callback every `every` steps"
 
 
+@shown
 def check_slerp(ns: dict) -> str:
     torch = _torch()
     fn = need(ns, "slerp")
@@ -177,6 +183,7 @@ def check_slerp(ns: dict) -> str:
     return "ends at z0 and z1, keeps unit norm, safe for equal vectors"
 
 
+@shown
 def check_conditional(ns: dict) -> str:
     torch = _torch()
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from . import CheckFailed, expect_shape, need, run_checks
+from . import CheckFailed, expect_shape, need, run_checks, shown
 
 K, WIDTH, HEIGHT = 5, 4, 3  # a tiny palette and image for the checks (not exported: see __all__)
 T = WIDTH * HEIGHT
@@ -37,6 +37,7 @@ def _models(ns: dict):
     return {"PixelLSTM": PixelLSTM(K, hidden=8), "PixelLSTMAbove": PixelLSTMAbove(K, WIDTH, hidden=8)}
 
 
+@shown
 def check_one_hot(ns: dict) -> str:
     torch = _torch()
     one_hot_pixels = need(ns, "one_hot_pixels")
@@ -56,6 +57,7 @@ def check_one_hot(ns: dict) -> str:
     return "shape, 0/1 values and sums are right"
 
 
+@shown
 def check_model_shapes(ns: dict) -> str:
     torch = _torch()
     one_hot_pixels = need(ns, "one_hot_pixels")
@@ -73,6 +75,7 @@ def check_model_shapes(ns: dict) -> str:
     return f"both models map (B, T) to (B, T, K) logits"
 
 
+@shown
 def check_causality(ns: dict) -> str:
     torch = _torch()
     x = _images(2)
@@ -94,6 +97,7 @@ def check_causality(ns: dict) -> str:
     return "predictions only depend on earlier pixels"
 
 
+@shown
 def check_step_matches_forward(ns: dict) -> str:
     torch = _torch()
     x = _images(2)
@@ -112,6 +116,7 @@ def check_step_matches_forward(ns: dict) -> str:
     return "step-by-step logits equal forward's"
 
 
+@shown
 def check_loss(ns: dict) -> str:
     torch = _torch()
     nll_nats = need(ns, "nll_nats")
@@ -142,6 +147,7 @@ def check_loss(ns: dict) -> str:
     return "loss is a positive scalar, ln K for uniform logits, bits = nats / ln 2"
 
 
+@shown
 def check_train(ns: dict) -> str:
     torch = _torch()
     train = need(ns, "train")
@@ -199,6 +205,7 @@ def _check_keeps_best(ns: dict, train, PixelLSTM) -> None:
         raise CheckFailed("train should leave the model in eval mode (model.eval()) when it returns")
 
 
+@shown
 def check_sample(ns: dict) -> str:
     torch = _torch()
     sample = need(ns, "sample")
@@ -215,6 +222,7 @@ def check_sample(ns: dict) -> str:
     return "samples have shape (n, H, W), valid colours, and follow the generator"
 
 
+@shown
 def check_complete(ns: dict) -> str:
     torch = _torch()
     complete = need(ns, "complete")

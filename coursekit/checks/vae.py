@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from . import CheckFailed, expect_shape, need, run_checks
+from . import CheckFailed, expect_shape, need, run_checks, shown
 
 K, HEIGHT, WIDTH, D, HID, B = 5, 8, 8, 3, 8, 4  # a tiny palette, image, code and batch for the checks
 
@@ -44,6 +44,7 @@ def _pair(what: str, out):
     return out
 
 
+@shown
 def check_encoder_decoder_shapes(ns: dict) -> str:
     torch = _torch()
     Encoder, Decoder = need(ns, "Encoder"), need(ns, "Decoder")
@@ -58,6 +59,7 @@ def check_encoder_decoder_shapes(ns: dict) -> str:
     return "encoder (B, H, W) -> (B, D) twice, decoder (B, D) -> (B, K, H, W)"
 
 
+@shown
 def check_reparameterize(ns: dict) -> str:
     torch = _torch()
     reparameterize = need(ns, "reparameterize")
@@ -79,6 +81,7 @@ def check_reparameterize(ns: dict) -> str:
     return "z = mu + sigma * eps, differentiable"
 
 
+@shown
 def check_kl(ns: dict) -> str:
     torch = _torch()
     kl_divergence = need(ns, "kl_divergence")
@@ -96,6 +99,7 @@ def check_kl(ns: dict) -> str:
     return "shape (B,), 0 at the prior, positive elsewhere"
 
 
+@shown
 def check_reconstruction(ns: dict) -> str:
     torch = _torch()
     reconstruction_nll = need(ns, "reconstruction_nll")
@@ -113,6 +117,7 @@ def check_reconstruction(ns: dict) -> str:
     return "sum over pixels of the cross-entropy, in nats"
 
 
+@shown
 def check_negative_elbo(ns: dict) -> str:
     torch = _torch()
     negative_elbo = need(ns, "negative_elbo")
@@ -135,6 +140,7 @@ def check_negative_elbo(ns: dict) -> str:
     return "loss = reconstruction + kl, scalars"
 
 
+@shown
 def check_vae_gradients(ns: dict) -> str:
     torch = _torch()
     reconstruction_nll = need(ns, "reconstruction_nll")
@@ -157,6 +163,7 @@ def check_vae_gradients(ns: dict) -> str:
     return "(logits, mu, logvar) of the right shapes; the encoder learns through the sample"
 
 
+@shown
 def check_train(ns: dict) -> str:
     torch = _torch()
     train = need(ns, "train")
@@ -170,6 +177,7 @@ def check_train(ns: dict) -> str:
     return "a dict of three curves, one float per step"
 
 
+@shown
 def check_sample(ns: dict) -> str:
     torch = _torch()
     sample = need(ns, "sample")
@@ -184,6 +192,7 @@ def check_sample(ns: dict) -> str:
     return "n images of colour indices, reproducible"
 
 
+@shown
 def check_interpolate(ns: dict) -> str:
     torch = _torch()
     interpolate, decode_mode = need(ns, "interpolate"), need(ns, "decode_mode")
@@ -198,6 +207,7 @@ def check_interpolate(ns: dict) -> str:
     return "(steps, H, W), ends at the two codes"
 
 
+@shown
 def check_latent_traversal(ns: dict) -> str:
     torch = _torch()
     latent_traversal = need(ns, "latent_traversal")
@@ -207,6 +217,7 @@ def check_latent_traversal(ns: dict) -> str:
     return "an (n, n, H, W) grid"
 
 
+@shown
 def check_conditional_vae(ns: dict) -> str:
     torch = _torch()
     ConditionalVAE, in_the_style_of = need(ns, "ConditionalVAE"), need(ns, "in_the_style_of")
