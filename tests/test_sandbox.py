@@ -120,6 +120,9 @@ def fill(path, mb):
     except OSError as e:
         return "refused: " + type(e).__name__
 
+def environment():
+    return dict(os.environ)
+
 def whoami():
     return [os.getuid(), os.getgid(), os.environ["HOME"], os.getcwd()]
 
@@ -462,6 +465,19 @@ def test_the_worker_writes_only_in_its_small_scratch(code_file):
             assert call(sb, "fill", f"{where}/big", 16) == "refused: OSError", where
         assert not (sb.home / "small").exists()  # the scratch is the worker's own, not the grader's folder
         assert call(sb, "chatty") == 1 and "hello from the student" in sb.log_tail()
+
+
+def test_the_worker_gets_the_grader_s_allocator_settings_and_none_of_its_other_variables(code_file, monkeypatch):
+    """A small-memory container (Gradescope's run_autograder) sets glibc's allocator tunables for the grader; the worker
+    must get them too, and no other variable of the grader's (a token, a password) may reach the student's code."""
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    monkeypatch.setenv("COURSE_DB_PASSWORD", "hunter2")
+    with Sandbox(code_file, PROBES, Limits(call_timeout=20)) as sb:
+        env = call(sb, "environment")
+    assert env["MALLOC_ARENA_MAX"] == "2" and env["MALLOC_TRIM_THRESHOLD_"] == "131072"
+    assert "COURSE_DB_PASSWORD" not in env and "hunter2" not in str(env)
+    assert env["OMP_NUM_THREADS"] == "1" and env["USER"] == "student"
 
 
 @needs_bwrap
