@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from coursekit import paths
+from coursekit.data import course_dataset
 from coursekit.reference import _sha, build_reference, reference_assignments
 
 
@@ -43,7 +44,7 @@ def test_rebuild_is_reproducible_and_check_reports_drift(tmp_path, monkeypatch):
     assert (kit / "autograder" / "reference" / "manifest.json").is_file() and first.written
     manifest = json.loads((kit / "autograder" / "reference" / "manifest.json").read_text())
     assert "pixelrnn/expected.json" in manifest["files"] and manifest["versions"]["torch"]
-    assert manifest["reference_seeds"]["pixelrnn"] == [0, 1, 2, 3, 4] and manifest["dataset"]["name"] == "sprites"
+    assert manifest["reference_seeds"]["pixelrnn"] == [0, 1, 2, 3, 4] and manifest["dataset"]["name"] == course_dataset().name
     assert any(p.suffix == ".png" for p in (kit / "autograder" / "pixelrnn" / "reference" / "feedback").iterdir())
     # a hand-typed change to one file: the rebuild reproduces every other file and names that one
     exp = kit / "autograder" / "pixelrnn" / "expected.json"
@@ -69,6 +70,7 @@ def test_switching_the_course_data_set_needs_no_typed_number(tmp_path, monkeypat
     from coursekit.grading.engine import check_reference_outputs
 
     kit = tmp_path / "kit"
+    measured_on = course_dataset().name  # what the kit's vae/expected.json was measured on: the course data set
     for rel in ("autograder", "solutions", "data"):
         shutil.copytree(paths.kit_root() / rel, kit / rel, ignore=shutil.ignore_patterns("__pycache__", "downloads"))
     monkeypatch.setenv("COURSEKIT_ROOT", str(kit))
@@ -86,7 +88,7 @@ def test_switching_the_course_data_set_needs_no_typed_number(tmp_path, monkeypat
     assert "full" not in after["training"]  # measured on other data: dropped, not kept
     evaluator = torch.load(kit / "autograder" / "reference" / "evaluator_course_pixels.pt", weights_only=True)
     assert evaluator["config"]["num_classes"] == 0  # no labels: autoencoder features
-    with pytest.raises(DatasetMismatch, match="vae/expected.json was measured on 'sprites'"):
+    with pytest.raises(DatasetMismatch, match=f"vae/expected.json was measured on '{measured_on}'"):
         check_reference_outputs(["vae"])
     graded = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(kit / "autograder" / "pixelrnn"),
                              "--profile", "smoke"], cwd=kit, capture_output=True, text=True, env={**os.environ}, timeout=900)
@@ -130,6 +132,7 @@ def test_smoke_reference_rebuilds_from_scratch(tmp_path, monkeypatch, capsys):
     import time
 
     kit = tmp_path / "kit"
+    measured_on = course_dataset().name  # what the kit's vae/expected.json was measured on: the course data set
     for rel in ("autograder", "solutions", "data"):
         shutil.copytree(paths.kit_root() / rel, kit / rel, ignore=shutil.ignore_patterns("__pycache__", "downloads"))
     for p in [*kit.glob("autograder/*/expected.json"), *kit.glob("autograder/reference/*.pt"), kit / "autograder" / "reference" / "manifest.json"]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from coursekit import paths, release
+from coursekit.data import course_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,9 @@ def installed(tmp_path_factory):
     assert r.returncode == 0, r.stderr[-3000:]
     (wheel,) = wheels.glob("coursekit-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "coursekit/data/bundled/sprites.npz" in names and "coursekit/data/bundled/evaluators/evaluator_sprites.pt" in names
+    course = course_dataset().name  # whatever data/course.json names (the sprites unless the course switched)
+    assert f"coursekit/data/bundled/{course}.npz" in names, names
+    assert f"coursekit/data/bundled/evaluators/evaluator_{course}.pt" in names, names
     assert "coursekit/metrics/figures/models_side_by_side.png" in names  # coursekit/metrics/README.md shows it
     venv = tmp / "venv"
     r = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp)
